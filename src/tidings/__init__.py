@@ -1,0 +1,3 @@
+"""Tidings: self-hosted news alerts."""
+
+__version__ = "0.1.0"

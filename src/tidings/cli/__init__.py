@@ -1,0 +1,41 @@
+"""The ``tidings`` command.
+
+Each sub-command lives in its own module and exports ``command`` (a click command or group).
+``COMMANDS`` is the registry: adding a command is one line here and one module.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+COMMANDS: dict[str, str] = {
+    "db": "tidings.cli.db",
+    "extract": "tidings.cli.extract",
+    "sources": "tidings.cli.sources",
+    "articles": "tidings.cli.articles",
+    "fetch": "tidings.cli.fetch",
+    "worker": "tidings.cli.worker",
+    "demo": "tidings.cli.demo",
+    "match": "tidings.cli.match",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a sub-command's module only when it is used, so ``tidings extract`` stays quick."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        return importlib.import_module(module).command  # type: ignore[no-any-return]
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="tidings")
+def main() -> None:
+    """Tidings: self-hosted news alerts."""
