@@ -13,8 +13,8 @@ import pytest
 
 from tidings.articles.extract import (
     ExtractionError,
-    decode_html,
     declared_charset,
+    decode_html,
     extract_article,
     parse_date,
 )
@@ -108,7 +108,9 @@ def test_windows_1252_page_keeps_its_curly_quotes_and_euro_sign() -> None:
 
 def test_undeclared_legacy_encoding_is_detected() -> None:
     html = (PAGES / "harbourgazette_windows1252.html").read_bytes()
-    html = html.replace(b'<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">', b"")
+    html = html.replace(
+        b'<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">', b""
+    )
     assert declared_charset(html) is None
     assert "Renée Dubois" in extract_article(html).text
 
@@ -129,7 +131,8 @@ def test_canonical_link_with_tracking_parameters_gives_a_clean_identity() -> Non
 
 def test_canonical_link_to_another_site_is_not_the_identity() -> None:
     html = SEED.read_text(encoding="utf-8").replace(
-        "https://www.oneindia.com/international/syrian", "https://syndicator.example/international/syrian"
+        "https://www.oneindia.com/international/syrian",
+        "https://syndicator.example/international/syrian",
     )
     page_url = "https://www.oneindia.com/international/assad-kim.html?utm_medium=push"
     assert extract_article(html, page_url).canonical_url == (
@@ -139,7 +142,13 @@ def test_canonical_link_to_another_site_is_not_the_identity() -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"   ", b"\x00\x01\x02\xff\xfe binary", "just a line of text", "<html><body></body></html>"],
+    [
+        b"",
+        b"   ",
+        b"\x00\x01\x02\xff\xfe binary",
+        "just a line of text",
+        "<html><body></body></html>",
+    ],
 )
 def test_unreadable_or_empty_input_raises_extraction_error(content: str | bytes) -> None:
     with pytest.raises(ExtractionError, match="no article found in"):
@@ -148,7 +157,9 @@ def test_unreadable_or_empty_input_raises_extraction_error(content: str | bytes)
 
 def test_section_page_of_headlines_is_not_an_article() -> None:
     with pytest.raises(ExtractionError, match="no article found in https://www.oneindia.com/"):
-        extract_article((PAGES / "section_page_no_article.html").read_bytes(), "https://www.oneindia.com/")
+        extract_article(
+            (PAGES / "section_page_no_article.html").read_bytes(), "https://www.oneindia.com/"
+        )
 
 
 def test_extraction_runs_in_a_process_pool_and_pickles() -> None:

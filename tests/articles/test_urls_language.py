@@ -40,8 +40,14 @@ def test_site_of_treats_country_second_levels_as_one_site() -> None:
 
 def test_identity_url_prefers_the_declared_canonical_on_the_same_site() -> None:
     page = "https://m.oneindia.com/a.html?utm_source=push"
-    assert identity_url(page, ["/international/a.html"]) == "https://m.oneindia.com/international/a.html"
-    assert identity_url(page, [None, "https://www.oneindia.com/a.html"]) == "https://www.oneindia.com/a.html"
+    assert (
+        identity_url(page, ["/international/a.html"])
+        == "https://m.oneindia.com/international/a.html"
+    )
+    assert (
+        identity_url(page, [None, "https://www.oneindia.com/a.html"])
+        == "https://www.oneindia.com/a.html"
+    )
 
 
 def test_identity_url_ignores_home_page_and_foreign_canonicals() -> None:
