@@ -98,3 +98,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         allow_private_networks=True,
     )
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database (for tests about several processes sharing one)."""
+    template = request.getfixturevalue("postgres_template")
+    url = new_postgres_database(template)
+    yield url
+    drop_postgres_database(url)

@@ -32,3 +32,8 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """The form times are stored in: naive UTC (portable across SQLite and PostgreSQL)."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

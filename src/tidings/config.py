@@ -40,6 +40,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
 def _setting(default: Any, parse: Callable[[str], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -84,6 +91,9 @@ class Settings:
         300, _positive_int, "Seconds a claimed feed check stays with its worker before it may be reclaimed."
     )
     max_alerts_per_user: int = _setting(1000, _positive_int, "Standing alerts one reader may have.")
+    log_level: str = _setting(
+        "WARNING", _log_level, "Log level: DEBUG, INFO, WARNING or ERROR (logs go to stderr)."
+    )
     boilerplate_min_pages: int = _setting(
         3, _positive_int, "Pages of one source after which blocks recurring across them are boilerplate."
     )
