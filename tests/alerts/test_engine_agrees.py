@@ -1,0 +1,138 @@
+"""The engine's answers are the reference evaluator's, for random queries, articles and churn."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tidings.alerts.engine import AlertIndex
+from tidings.alerts.model import Match, MatchArticle
+from tidings.alerts.query import (
+    And,
+    Lang,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Site,
+    Term,
+    format_query,
+    is_positive,
+    parse,
+)
+from tidings.alerts.reference import evaluate
+from tidings.alerts.stats import TokenStats
+
+WORDS = ["kim", "jong", "un", "assad", "korea", "north", "trump", "the", "of", "é"]
+SURFACES = [
+    "Kim",
+    "Jong-un",
+    "KIM JONG UN",
+    "Assad's",
+    "Korea",
+    "north",
+    "Trump",
+    "the",
+    "of",
+    "É",
+    "—",
+]
+SITES = [
+    ("oneindia.com", ""),
+    ("oneindia.com", "/world"),
+    ("example.org", ""),
+    ("news.example.org", ""),
+]
+URLS = [
+    None,
+    "https://www.oneindia.com/world/x.html",
+    "https://oneindia.com/worldcup/y",
+    "http://news.example.org/a",
+    "https://example.org/",
+    "https://notoneindia.com/world",
+]
+LANGUAGES = [None, "en", "en-GB", "fr", "en_us"]
+
+words = st.sampled_from(WORDS)
+leaves = st.one_of(
+    st.builds(Term, words, st.booleans()),
+    st.builds(
+        lambda ws, t: Phrase(tuple(ws), t), st.lists(words, min_size=2, max_size=3), st.booleans()
+    ),
+    st.builds(lambda s: Site(*s), st.sampled_from(SITES)),
+    st.builds(Lang, st.sampled_from(["en", "fr", "en-gb"])),
+)
+
+
+def _trees(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+    group = st.lists(children, min_size=2, max_size=4).map(tuple)
+    return st.one_of(group.map(And), group.map(Or), children.map(Not))
+
+
+queries = st.recursive(leaves, _trees, max_leaves=8).filter(is_positive)
+articles = st.builds(
+    MatchArticle,
+    id=st.just(1),
+    title=st.lists(st.sampled_from(SURFACES), max_size=5).map(" ".join),
+    text=st.lists(st.sampled_from(SURFACES), max_size=25).map(" ".join),
+    url=st.sampled_from(URLS),
+    language=st.sampled_from(LANGUAGES),
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(1, 12), queries),
+        st.tuples(st.just("remove"), st.integers(1, 12), st.none()),
+    ),
+    min_size=1,
+    max_size=30,
+)
+stats = st.sampled_from(
+    [
+        TokenStats(),
+        TokenStats({word: 0.9 for word in WORDS}),
+        TokenStats({"kim": 0.001, "the": 0.99}),
+    ]
+)
+
+
+def expected(alerts: dict[int, str], article: MatchArticle) -> list[Match]:
+    answer = []
+    for alert_id in sorted(alerts):
+        matched, terms = evaluate(parse(alerts[alert_id]), article)
+        if matched:
+            answer.append(Match(alert_id, tuple(terms)))
+    return answer
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    operations,
+    st.lists(articles, min_size=1, max_size=3),
+    stats,
+    st.sampled_from([0.3, 0.0001, 1.0]),
+)
+def test_engine_agrees_with_reference_through_adds_and_removes(ops, arts, token_stats, threshold):
+    index = AlertIndex(token_stats, always_threshold=threshold)
+    alerts: dict[int, str] = {}
+    for op, alert_id, tree in ops:
+        if op == "add":
+            alerts[alert_id] = format_query(tree)
+            index.add(alert_id, alerts[alert_id])
+        else:
+            assert index.remove(alert_id) == (alerts.pop(alert_id, None) is not None)
+        for article in arts:
+            assert index.match(article) == expected(alerts, article)
+    assert len(index) == len(alerts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(queries)
+def test_formatted_query_parses_back_to_the_same_matches(tree):
+    article = MatchArticle(
+        1,
+        "Kim Jong-un and the north",
+        "Assad of Korea met Trump",
+        "https://oneindia.com/world",
+        "en",
+    )
+    assert evaluate(parse(format_query(tree)), article) == evaluate(tree, article)
