@@ -1,0 +1,1 @@
+"""The bundled offline demo: a small news site that Tidings can watch without internet."""
