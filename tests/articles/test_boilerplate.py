@@ -4,15 +4,13 @@ from the site's own pages (served by a local HTTP server) and removed; content s
 from __future__ import annotations
 
 import hashlib
-import threading
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.articles.localsite import Site, serve
 from tidings.articles import boilerplate
 from tidings.articles.boilerplate import block_key, countable_blocks, learn_and_strip
 from tidings.articles.extract import extract_article
@@ -85,49 +83,13 @@ def article_page(title: str, paragraphs: list[str], *, with_calls_to_action: boo
     )
 
 
-class Site:
-    """A local news site served over real HTTP on 127.0.0.1."""
-
-    def __init__(self, pages: dict[str, str]) -> None:
-        self.pages = pages
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        pages = self.pages
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                body = pages.get(self.path, "").encode("utf-8")
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        return Handler
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url(path), timeout=10) as response:
-            return response.read()  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def site() -> Iterator[Site]:
-    pages = {
+    pages: dict[str, bytes | str] = {
         f"/news/{i}.html": article_page(title, paras) for i, (title, paras) in enumerate(STORIES)
     }
-    served = Site(pages)
-    served.thread.start()
-    yield served
-    served.server.shutdown()
-    served.server.server_close()
+    with serve(pages) as served:
+        yield served
 
 
 def add_source(db: Database, url: str) -> int:
