@@ -157,17 +157,29 @@ class AlertIndex:
         return found
 
     def _answer(self, view: ArticleView, matched: list[Program]) -> list[Match]:
-        unique = {id(program): program for program in matched}
         answer: list[Match] = []
-        for program in unique.values():
-            terms = tuple(view.matched_terms(program))
+        seen: set[int] = set()
+        make = tuple.__new__  # Match(...) without the Python-level __new__: thousands per article
+        for program in matched:
+            if id(program) in seen:
+                continue
+            seen.add(id(program))
+            terms = self._terms(view, program)
             subscribers = self._subscribers[program]
-            for alert_id in subscribers if isinstance(subscribers, list) else (subscribers,):
-                answer.append(Match(alert_id, terms))
-        answer.sort(key=lambda match: match.alert_id)
-        self._counters["matched_programs"] += len(unique)
+            if type(subscribers) is list:
+                answer.extend([make(Match, (alert_id, terms)) for alert_id in subscribers])
+            else:
+                answer.append(make(Match, (subscribers, terms)))
+        answer.sort()  # by alert id: ids are unique, so the terms are never compared
+        self._counters["matched_programs"] += len(seen)
         self._counters["matches"] += len(answer)
         return answer
+
+    @staticmethod
+    def _terms(view: ArticleView, program: Program) -> tuple[str, ...]:
+        if program[0] <= TITLE_PHRASE:  # a lone word or phrase that matched: itself
+            return (program[1].strip(),)
+        return tuple(view.matched_terms(program))
 
     def stats(self) -> dict[str, int | float]:
         """Sizes and running counters: how big the index is and how much it verifies."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from tidings.alerts.query import normalize_host, normalize_language
@@ -19,9 +20,11 @@ class MatchArticle:
     language: str | None = None
 
 
-@dataclass(frozen=True)
-class Match:
-    """An alert that matched an article, and the terms and phrases that matched (to highlight)."""
+class Match(NamedTuple):
+    """An alert that matched an article, and the terms and phrases that matched (to highlight).
+
+    A named tuple: the engine makes thousands per article, and they sort by alert id.
+    """
 
     alert_id: int
     terms: tuple[str, ...]
