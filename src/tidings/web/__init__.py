@@ -1,0 +1,1 @@
+"""The web side of Tidings: HTTP endpoints (for now the WebSub callback)."""
