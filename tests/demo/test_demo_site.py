@@ -331,3 +331,23 @@ def _canonical(html: str) -> str:
     match = re.search(r'<link rel="canonical" href="([^"]+)">', html)
     assert match is not None
     return match.group(1)
+
+
+def test_a_single_outlet_can_be_served_alone(clock: FrozenClock, http: httpx.Client) -> None:
+    with DemoSite(clock=clock, outlets=("Morning Wire",)) as alone:
+        alone.start()
+        assert list(alone.base_urls) == ["Morning Wire"]
+        assert all(a.outlet == "morning-wire" for a in alone.timeline.articles)
+        copy = next(a for a in alone.timeline.articles if a.syndicated_from)
+        html = http.get(alone.feed_urls()[0].removesuffix("/feed.atom") + copy.path).text
+        assert _canonical(html) == alone.base_urls["Morning Wire"] + copy.path  # origin not served
+    with pytest.raises(ValueError, match="Daily Courier, Morning Wire"):
+        DemoSite(clock=clock, outlets=("Evening Post",))
+
+
+def test_a_port_in_use_leaves_nothing_running(clock: FrozenClock, site: DemoSite) -> None:
+    taken = int(urlsplit(wire(site)).port or 0)
+    other = DemoSite(clock=clock)
+    with pytest.raises(OSError):
+        other.start(port=taken - 1)  # second outlet would need the taken port
+    assert other._servers == []

@@ -27,6 +27,7 @@ from tidings.demo.site.timeline import Publication, Timeline
 DEFAULT_OUTLETS = ("Daily Courier", "Morning Wire")
 ROBOTS_TXT = b"User-agent: *\nDisallow: /private/\nAllow: /\n"
 GZIP_THRESHOLD = 1024
+POLL_SECONDS = 0.05  # how soon stop() is noticed
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,9 @@ class DemoSite:
     """The offline demo news site: one or more outlets, each on its own 127.0.0.1 port.
 
     ``initial`` articles are out when the demo starts (default: about two-thirds); one more is
-    published every ``publish_every`` seconds of ``clock`` time after that.
+    published every ``publish_every`` seconds of ``clock`` time after that, counted from the
+    moment the ``DemoSite`` is made. Once all are out, each further step updates one article in
+    place, round-robin (see ``timeline``), so the demo never goes quiet.
     """
 
     def __init__(
@@ -247,13 +250,20 @@ class DemoSite:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve every outlet (the n-th on ``port + n``, or on free ports when ``port`` is 0);
         returns the first outlet's base URL."""
-        for offset, site in enumerate(self.sites):
-            server = _OutletServer((host, port + offset if port else 0), site)
-            site.base_url = f"http://{host}:{server.server_address[1]}"
-            thread = threading.Thread(target=server.serve_forever, daemon=True)
-            thread.start()
-            self._servers.append((server, thread))
+        try:
+            for offset, site in enumerate(self.sites):
+                self._serve(site, host, port + offset if port else 0)
+        except OSError:
+            self.stop()
+            raise
         return self.sites[0].base_url
+
+    def _serve(self, site: OutletSite, host: str, port: int) -> None:
+        server = _OutletServer((host, port), site)
+        site.base_url = f"http://{host}:{server.server_address[1]}"
+        thread = threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), daemon=True)
+        thread.start()
+        self._servers.append((server, thread))
 
     def stop(self) -> None:
         """Stop serving and release the ports."""
@@ -277,9 +287,6 @@ class DemoSite:
     def feed_urls(self) -> list[str]:
         """One feed per outlet (its main feed) — the sources to add to watch the whole demo."""
         return [site.base_url + site.outlet.primary_feed for site in self.sites]
-
-    def site_for(self, name: str) -> OutletSite:
-        return next(s for s in self.sites if name in (s.outlet.name, s.outlet.key))
 
     def canonical_url(self, publication: Publication) -> str:
         """The article's canonical URL: its own, or the original's for a syndicated copy."""
