@@ -1,0 +1,180 @@
+"""Email over SMTP (``TIDINGS_SMTP_URL``): multipart plain text + HTML, RFC 8058 one-click unsubscribe.
+
+``smtp://user:pass@host:port`` (plain, port 25), ``smtp+starttls://…`` or ``smtp://…?starttls=1``
+(STARTTLS, port 587), ``smtps://…`` (implicit TLS, port 465).  Credentials, when given, log in.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from functools import lru_cache
+from typing import Any, Self
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import jinja2
+
+from tidings.clock import Clock, utcnow
+from tidings.config import Settings
+from tidings.delivery.channels.base import Channel, DeliveryError, required
+from tidings.delivery.http import DELIVERY_TIMEOUT
+from tidings.delivery.message import Message
+
+DEFAULT_PORTS = {"plain": 25, "starttls": 587, "ssl": 465}
+SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "ssl"}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where and how to hand mail over, parsed from ``TIDINGS_SMTP_URL``."""
+
+    host: str
+    port: int
+    security: str  # "plain" | "starttls" | "ssl"
+    username: str = ""
+    password: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> SmtpServer:
+        parts = urlsplit(url)
+        security = SCHEMES.get(parts.scheme)
+        if security is None or not parts.hostname:
+            raise ValueError(
+                f"TIDINGS_SMTP_URL={url!r}: expected smtp://, smtp+starttls:// or smtps://host"
+            )
+        if security == "plain" and parse_qs(parts.query).get("starttls", ["0"])[0] in {"1", "true"}:
+            security = "starttls"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or DEFAULT_PORTS[security],
+            security=security,
+            username=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+        )
+
+    def open(self, context: ssl.SSLContext, timeout: float) -> smtplib.SMTP:
+        """A connected, secured and (when credentials are given) logged-in SMTP session."""
+        if self.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=timeout, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=timeout)
+        try:
+            if self.security == "starttls":
+                smtp.starttls(context=context)
+            if self.username:
+                smtp.login(self.username, self.password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def sender_address(settings: Settings) -> str:
+    """``TIDINGS_SMTP_FROM``, or tidings@ the host of the base URL."""
+    if settings.smtp_from:
+        return settings.smtp_from
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    return f"tidings@{host if any(c.isalpha() for c in host) else 'localhost'}"
+
+
+@lru_cache(maxsize=1)
+def templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("tidings.delivery", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render(message: Message, unsubscribe_url: str | None) -> tuple[str, str]:
+    """(plain text, HTML) for one message."""
+    meta = " · ".join(
+        part
+        for part in (
+            message.source,
+            f"by {message.byline}" if message.byline else "",
+            message.published.strftime("%Y-%m-%d %H:%M %Z").strip() if message.published else "",
+        )
+        if part
+    )
+    context = {"m": message, "meta": meta, "unsubscribe_url": unsubscribe_url}
+    env = templates()
+    return env.get_template("message.txt").render(context), env.get_template("message.html").render(
+        context
+    )
+
+
+class EmailChannel(Channel):
+    """One email address.  Config: ``{"address": …, "unsubscribe_url": …}`` (the URL is optional)."""
+
+    kind = "email"
+
+    def __init__(
+        self,
+        address: str,
+        settings: Settings,
+        *,
+        unsubscribe_url: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Clock = utcnow,
+        timeout: float = DELIVERY_TIMEOUT,
+    ) -> None:
+        self.address = address
+        self.settings = settings
+        self.unsubscribe_url = unsubscribe_url
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.clock = clock
+        self.timeout = timeout
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], settings: Settings) -> Self:
+        address = required(config, "address", cls.kind)
+        return cls(address, settings, unsubscribe_url=config.get("unsubscribe_url"))
+
+    def compose(self, message: Message) -> EmailMessage:
+        """The whole email: headers, a plain-text part and an HTML alternative."""
+        sender = sender_address(self.settings)
+        email = EmailMessage()
+        email["Subject"] = message.title
+        email["From"] = f"Tidings <{sender}>"
+        email["To"] = self.address
+        email["Date"] = format_datetime(self.clock())
+        email["Message-ID"] = make_msgid("tidings", domain=sender.rpartition("@")[2])
+        email["Auto-Submitted"] = "auto-generated"
+        if self.unsubscribe_url:
+            email["List-Unsubscribe"] = (
+                f"<{self.unsubscribe_url}>, <mailto:{sender}?subject=unsubscribe>"
+            )
+            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        plain, html = render(message, self.unsubscribe_url)
+        email.set_content(plain)
+        email.add_alternative(html, subtype="html")
+        return email
+
+    def send(self, message: Message) -> None:
+        if not self.settings.smtp_url:
+            raise DeliveryError.temporary("email is not configured: set TIDINGS_SMTP_URL")
+        email = self.compose(message)
+        try:
+            server = SmtpServer.parse(self.settings.smtp_url)
+            with server.open(self.ssl_context, self.timeout) as smtp:
+                smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise refused(self.address, exc) from exc
+        except (OSError, smtplib.SMTPException, ValueError) as exc:
+            raise DeliveryError.temporary(f"SMTP handover failed: {exc!r}") from exc
+
+
+def refused(address: str, exc: smtplib.SMTPRecipientsRefused) -> DeliveryError:
+    """A 5xx refusal of the recipient is permanent (no such mailbox); a 4xx one is not."""
+    code, reply = next(iter(exc.recipients.values()), (450, b""))
+    detail = f"SMTP server refused {address}: {code} {reply.decode('utf-8', 'replace')}"
+    if 500 <= code < 600:
+        return DeliveryError.gone(detail)
+    return DeliveryError.temporary(detail)
