@@ -63,7 +63,10 @@ class Settings:
         "http://127.0.0.1:8080", str, "Public URL of the web app (links, WebSub callbacks)."
     )
     smtp_url: str = _setting(
-        "", str, "smtp://user:pass@host:port or smtps://… for email; empty disables email."
+        "", str, "smtp://user:pass@host:port, smtp+starttls://… (or ?starttls=1) or smtps://… (TLS) for email; empty disables email."
+    )
+    smtp_from: str = _setting(
+        "", str, "From address of emails; empty means tidings@ the host of TIDINGS_BASE_URL."
     )
     allow_private_networks: bool = _setting(
         False, _bool, "Allow fetches and webhooks to private, loopback and link-local addresses."
