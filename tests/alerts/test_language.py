@@ -126,3 +126,35 @@ def test_limits():
     parse("(" * 8 + "x" + ")" * 8)
     with pytest.raises(QueryError, match="nested deeper than 8 levels at column 9"):
         parse("(" * 9 + "x" + ")" * 9)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "kim jong",
+        "Kim Jong-un",
+        "kim OR putin",
+        "a OR",
+        "kim & putin",
+        "  ",
+        "金正恩 news",
+        "kim or x",
+    ],
+)
+def test_plain_word_fast_path_parses_like_the_full_parser(query):
+    from tidings.alerts import query as module
+
+    def full(text):
+        try:
+            return module._Parser(module._lex(text)).parse()
+        except QueryError as error:
+            return str(error)
+
+    def fast(text):
+        try:
+            return module._plain_words(text)
+        except QueryError as error:
+            return str(error)
+
+    assert module._PLAIN.match(query) and not module._NEGATION.search(query)
+    assert fast(query) == full(query)

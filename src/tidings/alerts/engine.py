@@ -26,6 +26,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from itertools import product
+from operator import itemgetter
 from typing import Any
 
 from tidings.alerts.analysis import analyze
@@ -126,13 +127,13 @@ class AlertIndex:
 
     def _anchor(self, tokens: frozenset[str]) -> Anchor | None:
         df = self._token_stats.df
-        rarest = sorted(tokens, key=lambda token: (df(token), token))[:2]
+        ranked = sorted((df(token), token) for token in tokens)[:2]
         estimate = 1.0
-        for token in rarest:
-            estimate *= df(token)
+        for frequency, _ in ranked:
+            estimate *= frequency
         if estimate > self._always_threshold:
             return None
-        return tuple(rarest)
+        return tuple(token for _, token in ranked)
 
     # --- matching -------------------------------------------------------------------------
 
@@ -170,7 +171,7 @@ class AlertIndex:
                 answer.extend([make(Match, (alert_id, terms)) for alert_id in subscribers])
             else:
                 answer.append(make(Match, (subscribers, terms)))
-        answer.sort()  # by alert id: ids are unique, so the terms are never compared
+        answer.sort(key=_alert_id)
         self._counters["matched_programs"] += len(seen)
         self._counters["matches"] += len(answer)
         return answer
@@ -193,6 +194,9 @@ class AlertIndex:
             **counters,
             "candidates_per_match": counters["candidates"] / max(1, counters["matched_programs"]),
         }
+
+
+_alert_id = itemgetter(0)
 
 
 def _post(postings: dict[str, Program | list[Program]], key: str, program: Program) -> None:

@@ -98,11 +98,25 @@ def parse(query: str) -> Node:
     """The tree of ``query``; raises ``QueryError`` for anything the language does not allow."""
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"query is too long: {len(query)} characters (limit {MAX_QUERY_CHARS})")
-    tree = _Parser(_lex(query)).parse()
+    plain = _PLAIN.match(query) and not _NEGATION.search(query)
+    tree = _plain_words(query) if plain else _Parser(_lex(query)).parse()
     if tree is None:
         raise QueryError("empty query: it has no word, phrase or field")
     _check_limits(tree)
     return tree
+
+
+_PLAIN = re.compile(r'[^"()|:]*\Z')
+_NEGATION = re.compile(r"(?:^|\s)-")
+
+
+def _plain_words(query: str) -> Node | None:
+    """The common case, parsed quickly: words only (no quotes, groups, fields, negation)."""
+    words = query.split()
+    if "OR" in words:
+        return _Parser(_lex(query)).parse()
+    found = [_words(_Lexeme("word", word, 0), in_title=False, quoted=False) for word in words]
+    return _combine(And, [node for node in found if node is not None])
 
 
 def words_text(leaf: Term | Phrase) -> str:

@@ -280,9 +280,8 @@ class TokenStats:
         known = self._frequencies.get(token)
         if known is not None:
             return known
-        for prefix, prior in _PSEUDO_PRIORS.items():
-            if token.startswith(prefix):
-                return prior
+        if ":" in token:  # a field pseudo-token: site:… or lang:…
+            return _PSEUDO_PRIORS.get(token[: token.index(":") + 1], self._unseen)
         return self._shape_prior(token)
 
     def _shape_prior(self, token: str) -> float:

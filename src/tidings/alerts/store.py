@@ -12,6 +12,7 @@ current without restarting and without talking to each other.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -159,6 +160,9 @@ class SyncedAlertIndex:
             )
             for alert_id, query in rows:
                 self._apply(alert_id, query)
+        # A million small tuples would make every full garbage collection walk them (pauses of
+        # half a second in the middle of matching); they live as long as the process anyway.
+        gc.freeze()
         return len(self.index)
 
     def refresh(self) -> int:

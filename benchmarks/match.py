@@ -1,0 +1,409 @@
+"""Matching benchmark: Tidings' alert index against tantivy micro-batch brute force.
+
+One process and one core at a time; each alert count runs in its own child process so that its
+resident-memory figure starts from a clean heap.  The workload is synthetic but shaped like the
+real thing (deterministic seed):
+
+* a Zipfian vocabulary (common English words first, then made-up words), people's names with
+  Zipfian popularity, a few hundred news sites with sections;
+* articles of ~650 tokens with a title, a handful of names, a URL and a language;
+* alerts: mostly names and short phrases, then single words, boolean queries, ``site:``,
+  ``intitle:`` and ``lang:`` alerts, and a few very common words.
+
+The peer indexes a batch of the same articles in RAM with tantivy and runs every alert as a
+query against it.  At large alert counts it runs a sample of the alerts and is extrapolated
+linearly (per-query cost does not depend on how many other queries there are); the output says
+so.  Usage::
+
+    python benchmarks/match.py                 # 10k, 100k and 1M alerts
+    python benchmarks/match.py --quick         # 10k and 100k alerts, fewer articles
+    python benchmarks/match.py --sizes 10000,1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from itertools import accumulate
+
+import psutil
+import tantivy
+
+from tidings.alerts.engine import AlertIndex
+from tidings.alerts.model import MatchArticle, url_host_path
+from tidings.alerts.query import And, Lang, Node, Not, Or, Phrase, Site, Term, parse
+from tidings.alerts.stats import _COMMON_ENGLISH
+
+SEED = 20180603
+SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
+
+
+# --- the workload ---------------------------------------------------------------------------
+
+
+def _zipf_cumulative(n: int, s: float = 1.0) -> list[float]:
+    return list(accumulate(1.0 / (rank**s) for rank in range(1, n + 1)))
+
+
+@dataclass
+class World:
+    """Vocabulary, names and sites, with their popularity."""
+
+    words: list[str]
+    word_weights: list[float]
+    names: list[tuple[str, str]]
+    name_weights: list[float]  # how often the news mentions them
+    follow_weights: list[float]  # how many readers follow them: flatter
+    sites: list[tuple[str, list[str]]]
+
+    def pick_words(self, rng: random.Random, k: int) -> list[str]:
+        return rng.choices(self.words, cum_weights=self.word_weights, k=k)
+
+    def pick_name(self, rng: random.Random) -> tuple[str, str]:
+        return rng.choices(self.names, cum_weights=self.name_weights, k=1)[0]
+
+    def followed_name(self, rng: random.Random) -> tuple[str, str]:
+        return rng.choices(self.names, cum_weights=self.follow_weights, k=1)[0]
+
+    def mid_word(self, rng: random.Random) -> str:
+        """A word that is neither very common nor unheard of (what people search for)."""
+        return self.words[int(1000 * (len(self.words) / 1000) ** rng.random())]
+
+
+def make_world(rng: random.Random) -> World:
+    made_up = {_made_up_word(rng) for _ in range(60_000)} - set(_COMMON_ENGLISH)
+    words = list(dict.fromkeys(_COMMON_ENGLISH)) + _shuffled(rng, sorted(made_up))
+    first = sorted({_made_up_word(rng).capitalize() for _ in range(4_000)})
+    last = sorted(
+        {
+            (_made_up_word(rng) + rng.choice(["", "ov", "son", "ez", "i"])).capitalize()
+            for _ in range(40_000)
+        }
+    )
+    names = [(rng.choice(first), rng.choice(last)) for _ in range(300_000)]
+    sites = [
+        (
+            f"{_made_up_word(rng)}{rng.choice(['news', 'times', 'post', 'daily', ''])}.{rng.choice(['com', 'co.uk', 'in', 'org'])}",
+            rng.sample(
+                ["world", "politics", "business", "sport", "tech", "india", "us", "opinion"], 4
+            ),
+        )
+        for _ in range(400)
+    ]
+    return World(
+        words,
+        _zipf_cumulative(len(words), 1.05),
+        names,
+        _zipf_cumulative(len(names), 1.0),
+        _zipf_cumulative(len(names), 0.6),
+        sites,
+    )
+
+
+def _shuffled(rng: random.Random, items: list[str]) -> list[str]:
+    items = list(items)
+    rng.shuffle(items)
+    return items
+
+
+def _made_up_word(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3, 3, 4))))
+
+
+def make_article(world: World, rng: random.Random, number: int) -> MatchArticle:
+    people = [world.pick_name(rng) for _ in range(rng.randint(3, 9))]
+    words = world.pick_words(rng, rng.randint(450, 800))
+    for first, last in people:
+        at = rng.randrange(len(words))
+        words[at:at] = rng.choice(
+            [[first, last], [first, last], [last + "'s"], [first, last + ","]]
+        )
+    sentences = [" ".join(words[i : i + 18]).capitalize() + "." for i in range(0, len(words), 18)]
+    title_person = people[0]
+    title = " ".join(
+        [*world.pick_words(rng, 4), *title_person, *world.pick_words(rng, 5)]
+    ).capitalize()
+    host, sections = rng.choice(world.sites)
+    url = f"https://www.{host}/{rng.choice(sections)}/{number}.html"
+    return MatchArticle(
+        number, title, " ".join(sentences), url, "fr" if rng.random() < 0.1 else "en"
+    )
+
+
+def make_alert(world: World, rng: random.Random) -> str:
+    roll = rng.random()
+    first, last = world.followed_name(rng)
+    if roll < 0.22:
+        return f'"{first} {last}"'
+    if roll < 0.32:
+        return f"{first} {last}"
+    if roll < 0.40:
+        return last
+    if roll < 0.52:
+        return world.mid_word(rng)
+    if roll < 0.60:
+        return f'"{world.mid_word(rng)} {world.mid_word(rng)}"'
+    if roll < 0.72:
+        return _boolean_alert(world, rng, first, last)
+    if roll < 0.80:
+        return _site_alert(world, rng, last)
+    if roll < 0.87:
+        return rng.choice([f"intitle:{last}", f'intitle:"{first} {last}"'])
+    if roll < 0.998:
+        return f'lang:{rng.choice(["en", "fr"])} "{first} {last}"'
+    return rng.choice(
+        [
+            "the",
+            "said",
+            "police",
+            "government minister",
+            "president OR minister",
+            "police -the",
+            f"the {world.mid_word(rng)}",
+            "security court",
+        ]
+    )
+
+
+def _boolean_alert(world: World, rng: random.Random, first: str, last: str) -> str:
+    other_first, other_last = world.followed_name(rng)
+    return rng.choice(
+        [
+            f"{last} OR {other_last}",
+            f'"{first} {last}" -{world.mid_word(rng)}',
+            f"({last} OR {other_last}) {world.mid_word(rng)}",
+            f"{last} {other_last}",
+            f'"{first} {last}" | "{other_first} {other_last}"',
+            f"{last} -(said OR {world.mid_word(rng)})",
+        ]
+    )
+
+
+def _site_alert(world: World, rng: random.Random, last: str) -> str:
+    host, sections = rng.choice(world.sites)
+    return rng.choice(
+        [
+            f"site:{host}",
+            f"site:{host}/{sections[0]}",
+            f"site:{host} {last}",
+            f"site:{host}/{sections[1]} {world.mid_word(rng)}",
+        ]
+    )
+
+
+# --- Tidings --------------------------------------------------------------------------------
+
+
+def rss() -> int:
+    gc.collect()
+    return psutil.Process().memory_info().rss
+
+
+def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, float]:
+    before = rss()
+    start = time.perf_counter()
+    index = AlertIndex()
+    for alert_id, query in enumerate(queries, start=1):
+        index.add(alert_id, query)
+    build = time.perf_counter() - start
+    memory = rss() - before
+    gc.freeze()  # as SyncedAlertIndex.load() does: long-lived alerts out of the collector's way
+    for article in articles[:20]:  # warm up
+        index.match(article)
+    index = _reset_counters(index)
+    times, matches = [], 0
+    for article in articles:
+        t0 = time.perf_counter()
+        matches += len(index.match(article))
+        times.append(time.perf_counter() - t0)
+    stats = index.stats()
+    return {
+        "build_s": build,
+        "bytes_per_alert": memory / len(queries),
+        "articles_per_s": len(articles) / sum(times),
+        "p50_ms": 1000 * statistics.median(times),
+        "p99_ms": 1000 * statistics.quantiles(times, n=100)[98],
+        "matches_per_article": matches / len(articles),
+        "candidates_per_match": stats["candidates_per_match"],
+        "always_check": stats["always_check"],
+        "programs": stats["programs"],
+    }
+
+
+def _reset_counters(index: AlertIndex) -> AlertIndex:
+    for key in index._counters:  # noqa: SLF001 - the benchmark measures only the timed stream
+        index._counters[key] = 0
+    return index
+
+
+# --- the peer: tantivy micro-batch brute force ----------------------------------------------
+
+
+def _peer_schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_integer_field("id", stored=True, fast=True)
+    builder.add_text_field("title")
+    builder.add_text_field("text")
+    for raw in ("site", "lang"):
+        builder.add_text_field(raw, tokenizer_name="raw", index_option="basic")
+    return builder.build()
+
+
+def _peer_document(article: MatchArticle) -> tantivy.Document:
+    host, path = url_host_path(article.url)
+    labels = host.split(".")
+    suffixes = [".".join(labels[i:]) for i in range(len(labels))]
+    segments = [s for s in path.split("/") if s]
+    prefixes = ["/" + "/".join(segments[:i]) for i in range(1, len(segments) + 1)]
+    sites = suffixes + [s + p for s in suffixes for p in prefixes]
+    language = (article.language or "").lower()
+    return tantivy.Document(
+        id=int(article.id), title=article.title, text=article.text, site=sites, lang=[language]
+    )
+
+
+def peer_query(schema: tantivy.Schema, node: Node) -> tantivy.Query:
+    """The alert as a tantivy query with the same meaning (ASCII workload: same tokens)."""
+    Occur = tantivy.Occur
+    if isinstance(node, Term | Phrase):
+        fields = ["title"] if node.in_title else ["title", "text"]
+        if isinstance(node, Term):
+            parts = [tantivy.Query.term_query(schema, f, node.token) for f in fields]
+        else:
+            parts = [tantivy.Query.phrase_query(schema, f, list(node.tokens)) for f in fields]
+        return (
+            parts[0]
+            if len(parts) == 1
+            else tantivy.Query.boolean_query([(Occur.Should, p) for p in parts])
+        )
+    if isinstance(node, Site):
+        return tantivy.Query.term_query(schema, "site", node.host + node.path)
+    if isinstance(node, Lang):
+        return tantivy.Query.term_query(schema, "lang", node.code)
+    if isinstance(node, Or):
+        return tantivy.Query.boolean_query(
+            [(Occur.Should, peer_query(schema, c)) for c in node.children]
+        )
+    if isinstance(node, And):
+        return tantivy.Query.boolean_query(
+            [
+                (Occur.MustNot, peer_query(schema, c.child))
+                if isinstance(c, Not)
+                else (Occur.Must, peer_query(schema, c))
+                for c in node.children
+            ]
+        )
+    raise ValueError(f"no peer form for {node!r}")
+
+
+def run_peer(queries: list[str], articles: list[MatchArticle], sample: int) -> dict[str, float]:
+    schema = _peer_schema()
+    chosen = queries[:: max(1, len(queries) // sample)][:sample]
+    compiled = [peer_query(schema, parse(q)) for q in chosen]
+    start = time.perf_counter()
+    index = tantivy.Index(schema)
+    writer = index.writer(heap_size=50_000_000, num_threads=1)
+    for article in articles:
+        writer.add_document(_peer_document(article))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    searcher = index.searcher()
+    indexed = time.perf_counter() - start
+    start = time.perf_counter()
+    hits = sum(len(searcher.search(q, len(articles)).hits) for q in compiled)
+    queried = time.perf_counter() - start
+    scale = len(queries) / len(compiled)
+    total = indexed + queried * scale
+    return {
+        "peer_articles_per_s": len(articles) / total,
+        "peer_sampled_alerts": len(compiled),
+        "peer_extrapolated": scale > 1,
+        "peer_matches_per_article": hits * scale / len(articles),
+    }
+
+
+# --- driver ---------------------------------------------------------------------------------
+
+
+def measure(size: int, articles_count: int, batch: int, sample: int) -> dict[str, float]:
+    rng = random.Random(SEED)
+    world = make_world(rng)
+    queries = [make_alert(world, rng) for _ in range(size)]
+    articles = [make_article(world, rng, n) for n in range(1, articles_count + 1)]
+    result: dict[str, float] = {"alerts": size}
+    result.update(run_tidings(queries, articles))
+    result.update(run_peer(queries, articles[:batch], sample))
+    result["speedup"] = result["articles_per_s"] / result["peer_articles_per_s"]
+    return result
+
+
+def report(results: list[dict[str, float]]) -> None:
+    header = (
+        f"{'alerts':>9} {'build s':>8} {'B/alert':>8} {'art/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'cand/match':>10} {'always':>6} {'peer art/s':>10} {'ratio':>7}"
+    )
+    print(header)
+    for r in results:
+        note = "*" if r["peer_extrapolated"] else " "
+        print(
+            f"{r['alerts']:>9,} {r['build_s']:>8.1f} {r['bytes_per_alert']:>8.0f} {r['articles_per_s']:>8.0f} "
+            f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['candidates_per_match']:>10.2f} {r['always_check']:>6} "
+            f"{r['peer_articles_per_s']:>9.2f}{note} {r['speedup']:>6.0f}x"
+        )
+    if any(r["peer_extrapolated"] for r in results):
+        print(
+            "* peer measured on a sample of the alerts (see peer_sampled_alerts) and extrapolated linearly"
+        )
+    by_size = {r["alerts"]: r for r in results}
+    for small, big in ((10_000, 100_000), (100_000, 1_000_000)):
+        if small in by_size and big in by_size:
+            growth = (1 / by_size[big]["articles_per_s"]) / (1 / by_size[small]["articles_per_s"])
+            print(f"time per article, {big:,} vs {small:,} alerts: {growth:.2f}x (target <= 2x)")
+    for r in results:
+        print(json.dumps(r))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--quick", action="store_true", help="10k and 100k alerts, fewer articles")
+    parser.add_argument("--articles", type=int, default=2000, help="articles matched per size")
+    parser.add_argument("--batch", type=int, default=200, help="peer micro-batch size (articles)")
+    parser.add_argument("--sample", type=int, default=20000, help="peer alerts sampled at most")
+    parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.articles, args.batch, args.sample = "10000,100000", 500, 100, 5000
+    if args.one_size:
+        print(json.dumps(measure(args.one_size, args.articles, args.batch, args.sample)))
+        return
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        command = [
+            sys.executable,
+            __file__,
+            "--one-size",
+            str(size),
+            "--articles",
+            str(args.articles),
+            "--batch",
+            str(args.batch),
+            "--sample",
+            str(args.sample),
+        ]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
+        print(f"measured {size:,} alerts", file=sys.stderr)
+    report(results)
+
+
+if __name__ == "__main__":
+    main()
