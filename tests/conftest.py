@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from tidings.config import Settings
 from tidings.store.db import Database
+from tidings.worker import Extractor
 
 POSTGRES_URL = os.environ.get("TIDINGS_TEST_POSTGRES_URL", "")
 TEMPLATE = f"tidings_template_{os.getpid()}"
@@ -107,3 +108,11 @@ def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     url = new_postgres_database(template)
     yield url
     drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def extractor() -> Iterator[Extractor]:
+    """One extraction process pool for the whole run (starting one costs a second or two)."""
+    pool = Extractor(2)
+    yield pool
+    pool.close()

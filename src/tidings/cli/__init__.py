@@ -32,7 +32,8 @@ class LazyGroup(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        return importlib.import_module(module).command  # type: ignore[no-any-return]
+        command: click.Command = importlib.import_module(module).command
+        return command
 
 
 @click.group(cls=LazyGroup)

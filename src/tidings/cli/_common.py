@@ -1,0 +1,46 @@
+"""What every command needs: settings checked at start, the database migrated, clean errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from tidings import logs
+from tidings.config import ConfigError, Settings
+from tidings.store.db import Database
+
+
+def load_settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from exc
+    logs.configure(settings.log_level)
+    return settings
+
+
+def open_database(settings: Settings | None = None) -> tuple[Settings, Database]:
+    """Settings from the environment and the database, migrated to the latest schema."""
+    settings = settings or load_settings()
+    try:
+        return settings, Database.from_settings(settings)
+    except Exception as exc:  # connection refused, bad URL, permissions…
+        raise click.ClickException(
+            f"cannot open the database {settings.sqlalchemy_url!r}: {exc}"
+        ) from exc
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with an explicit UTC offset (stored times are naive UTC)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def print_json_lines(rows: Iterable[Mapping[str, Any]]) -> None:
+    for row in rows:
+        click.echo(json.dumps(row, ensure_ascii=False))

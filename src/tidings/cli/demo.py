@@ -1,0 +1,79 @@
+"""``tidings demo``: Tidings on its embedded default, watching a bundled offline news site.
+
+It serves the demo site on 127.0.0.1, adds its feeds as sources and runs the worker,
+printing each story as it arrives, until Ctrl-C (or ``--duration`` seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+from types import FrameType
+
+import click
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from tidings.cli._common import load_settings, open_database
+from tidings.cli.sources import add_source
+from tidings.demo.site import DemoSite
+from tidings.store.models import Article, Story
+from tidings.worker import Worker
+
+console = Console(highlight=False)
+
+
+@click.command("demo")
+@click.option("--site-port", default=8765, show_default=True, help="Port of the demo news site.")
+@click.option("--publish-every", default=5.0, show_default=True,
+              help="Seconds between new articles on the demo site.")
+@click.option("--duration", type=float, default=None,
+              help="Stop after this many seconds (default: run until Ctrl-C).")
+def command(site_port: int, publish_every: float, duration: float | None) -> None:
+    """Run Tidings against the bundled offline demo news site."""
+    settings = dataclasses.replace(
+        load_settings(), allow_private_networks=True, min_interval=max(1, int(publish_every))
+    )
+    settings, db = open_database(settings)
+    site = DemoSite(publish_every=publish_every)
+    base_url = site.start(port=site_port)
+    console.print(f"[bold]Demo news site[/bold] at {base_url}")
+    with db.session() as session:
+        for url in site.feed_urls():
+            add_source(session, url)
+    stop = _stop_on_signals(duration)
+    console.print(f"Watching {len(site.feed_urls())} feeds; data in {settings.data_dir}. "
+                  "Ctrl-C stops.\n")
+    try:
+        with Worker(settings, db, after_store=[show_article]) as worker:
+            worker.run(stop, idle_poll=0.5)
+    finally:
+        site.stop()
+    console.print("demo stopped")
+
+
+def show_article(session: Session, article: Article) -> None:
+    """Print an article as it is stored, with its story's size."""
+    story = session.get(Story, article.story_id) if article.story_id else None
+    others = (story.article_count - 1) if story else 0
+    also = f" [green](also reported by {others} other source(s))[/green]" if others else ""
+    console.print(
+        f"[cyan]story {article.story_id}[/cyan] [bold]{article.title}[/bold] "
+        f"— {article.sitename or '?'}{', by ' + article.author if article.author else ''}{also}"
+    )
+
+
+def _stop_on_signals(duration: float | None) -> threading.Event:
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    if duration is not None:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    return stop

@@ -1,0 +1,394 @@
+"""The pipeline of DESIGN.md, wired in one place.
+
+    sources ──fetch──▶ pages/feeds ──extract──▶ articles ──group──▶ stories ──▶ match ──▶ …
+
+``check_source`` reads like that diagram: fetch the source, find the pages it lists, fetch
+and extract each, store the article (boilerplate learned per source, identity by canonical
+URL), group it into a story and hand it to the later stages.  Each stage lives in its own
+package; this module only calls them in order and records what happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tidings.articles.boilerplate import learn_and_strip
+from tidings.articles.extract import ExtractedArticle, ExtractionError
+from tidings.articles.stories import StoryIndex
+from tidings.clock import Clock, naive_utc, utcnow
+from tidings.config import Settings
+from tidings.sources.discovery import article_links
+from tidings.sources.feeds import FeedEntry, FeedError, ParsedFeed, parse_feed
+from tidings.sources.http import Fetcher, FetchError, FetchResult
+from tidings.sources.schedule import backoff_interval, next_interval
+from tidings.store.claims import release_claim, renew_claim
+from tidings.store.db import Database
+from tidings.store.models import Article, FetchAttempt, Source, SourceEntry
+
+log = logging.getLogger("tidings.pipeline")
+
+Extract = Callable[[bytes, str], "Future[ExtractedArticle]"]
+ArticleHook = Callable[[Session, Article], None]
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """A page a source points at: its URL, a stable key and a version that changes on edits."""
+
+    url: str
+    key: str
+    version: str | None = None
+
+
+@dataclass
+class CheckReport:
+    source_id: int
+    ok: bool = True
+    new_articles: int = 0
+    updated_articles: int = 0
+    page_errors: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Pipeline:
+    """Everything the stages share.  One per worker process."""
+
+    settings: Settings
+    db: Database
+    fetcher: Fetcher
+    extract: Extract
+    stories: StoryIndex
+    worker_id: str
+    page_pool: ThreadPoolExecutor
+    clock: Clock = utcnow
+    after_store: list[ArticleHook] = field(default_factory=list)
+    story_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- one source -------------------------------------------------------------------------
+
+    def check_source(self, source_id: int) -> CheckReport:
+        """Fetch one claimed source through the whole pipeline, then schedule its next check."""
+        source = self._load(source_id)
+        report = CheckReport(source_id)
+        attempt_id = self._start_attempt(source_id)
+        try:
+            result, pages, feed = self._list_pages(source)
+            for article in self._ingest_pages(source, pages, report):
+                log.info("article stored", extra={"source_id": source_id, "article_id": article})
+            self._finish(source, report, attempt_id, result=result, feed=feed)
+        except (FetchError, FeedError, ExtractionError) as exc:
+            report.ok, report.error = False, str(exc)
+            self._finish(source, report, attempt_id, error=exc)
+        return report
+
+    def _list_pages(self, source: Source) -> tuple[FetchResult, list[PageRef], ParsedFeed | None]:
+        """Fetch the source itself and list the article pages it points at."""
+        result = self.fetcher.fetch(
+            source.url, etag=source.etag, last_modified=source.last_modified,
+            obey_robots=source.kind != "feed",
+        )
+        if result.not_modified:
+            return result, [], None
+        if source.kind == "page":
+            return result, [PageRef(result.url, _key(source.url), _digest(result.body))], None
+        if source.kind == "section":
+            links = article_links(result.body.decode("utf-8", "replace"), result.url)
+            return result, [PageRef(link, _key(link)) for link in links], None
+        feed = parse_feed(result.body, url=result.url, headers=result.headers)
+        return result, [_page_ref(entry) for entry in feed.entries if entry.link], feed
+
+    def _ingest_pages(
+        self, source: Source, pages: list[PageRef], report: CheckReport
+    ) -> Iterable[int]:
+        """Fetch and extract the pages not seen yet (or changed), store them in order."""
+        todo = self._unseen(source.id, pages)
+        futures = [(page, self._fetch_and_extract(source, page)) for page in todo]
+        for page, future in futures:
+            self._renew(source.id)
+            try:
+                extracted = future.result()
+            except (FetchError, ExtractionError) as exc:
+                report.page_errors.append(f"{page.url}: {exc}")
+                if getattr(exc, "permanent", True):
+                    self._remember(source.id, page, None)
+                continue
+            article_id, created = self.store_article(source.id, page, extracted)
+            report.new_articles += created
+            report.updated_articles += not created
+            yield article_id
+
+    def _fetch_and_extract(self, source: Source, page: PageRef) -> Future[ExtractedArticle]:
+        """In the page pool: fetch a page (robots.txt obeyed), then extract it in a process."""
+
+        def work() -> ExtractedArticle:
+            result = self.fetcher.fetch(page.url, obey_robots=True)
+            return self.extract(result.body, result.url).result()
+
+        return self.page_pool.submit(work)
+
+    # -- one article ------------------------------------------------------------------------
+
+    def store_article(
+        self, source_id: int | None, page: PageRef | None, extracted: ExtractedArticle
+    ) -> tuple[int, bool]:
+        """Store an extracted article; return (article id, created).
+
+        Identity is the canonical URL: the same URL again is the same article, updated in
+        place when its text changed.  A concurrent insert of the same URL by another worker
+        turns into an update.
+        """
+        for _ in range(3):
+            try:
+                with self.db.session() as session:
+                    article, created = self._upsert(session, source_id, extracted)
+                    if page is not None and source_id is not None:
+                        self._remember_in(session, source_id, page, article.id)
+                    for hook in self.after_store:
+                        hook(session, article)
+                    return article.id, created
+            except IntegrityError:
+                log.info("article raced, retrying", extra={"url": identity(extracted)})
+        raise RuntimeError(f"could not store {identity(extracted)}: it kept changing underneath us")
+
+    def _upsert(
+        self, session: Session, source_id: int | None, extracted: ExtractedArticle
+    ) -> tuple[Article, bool]:
+        now = naive_utc(self.clock())
+        url = identity(extracted)
+        article = session.scalar(select(Article).where(Article.url == url))
+        text = extracted.text
+        if source_id is not None:
+            text = learn_and_strip(
+                session, source_id, text, new_page=article is None,
+                min_pages=self.settings.boilerplate_min_pages,
+            )
+        content_hash = _digest(f"{extracted.title}\n{text}".encode())
+        if article is not None:
+            if article.content_hash != content_hash:
+                _apply(article, extracted, text, content_hash, now)
+                self._group(session, article)
+            return article, False
+        article = Article(
+            source_id=source_id, url=url, fetched_at=now, title="", text="",
+            content_hash="",
+        )
+        _apply(article, extracted, text, content_hash, now)
+        session.add(article)
+        session.flush()
+        self._group(session, article)
+        return article, True
+
+    def _group(self, session: Session, article: Article) -> None:
+        """Join the article to its story (the index is shared by this worker's threads)."""
+        with self.story_lock:
+            self.stories.assign(session, article)
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _load(self, source_id: int) -> Source:
+        with self.db.session() as session:
+            source = session.get(Source, source_id)
+            if source is None:
+                raise LookupError(f"source {source_id} does not exist")
+            session.expunge(source)
+            return source
+
+    def _unseen(self, source_id: int, pages: list[PageRef]) -> list[PageRef]:
+        """Pages that are new to this source, or whose version changed since last time."""
+        keys = [page.key for page in pages]
+        with self.db.session() as session:
+            rows = session.execute(
+                select(SourceEntry.entry_key, SourceEntry.version).where(
+                    SourceEntry.source_id == source_id, SourceEntry.entry_key.in_(keys)
+                )
+            )
+            seen = {key: version for key, version in rows}
+        fresh: dict[str, PageRef] = {}
+        for page in pages:
+            if page.key not in fresh and (page.key not in seen or seen[page.key] != page.version):
+                fresh[page.key] = page
+        return list(fresh.values())
+
+    def _remember(self, source_id: int, page: PageRef, article_id: int | None) -> None:
+        with self.db.session() as session:
+            self._remember_in(session, source_id, page, article_id)
+
+    def _remember_in(
+        self, session: Session, source_id: int, page: PageRef, article_id: int | None
+    ) -> None:
+        entry = session.scalar(
+            select(SourceEntry).where(
+                SourceEntry.source_id == source_id, SourceEntry.entry_key == page.key
+            )
+        )
+        now = naive_utc(self.clock())
+        if entry is None:
+            session.add(
+                SourceEntry(source_id=source_id, entry_key=page.key, version=page.version,
+                            article_id=article_id, seen_at=now)
+            )
+            session.flush()
+        else:
+            entry.version, entry.article_id, entry.seen_at = page.version, article_id, now
+
+    def _renew(self, source_id: int) -> None:
+        with self.db.session() as session:
+            renew_claim(
+                session, source_id, self.worker_id, self.clock(),
+                lease_seconds=self.settings.claim_lease,
+            )
+
+    def _start_attempt(self, source_id: int) -> int:
+        with self.db.session() as session:
+            attempt = FetchAttempt(
+                source_id=source_id, worker=self.worker_id, started_at=naive_utc(self.clock())
+            )
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def _finish(
+        self,
+        source: Source,
+        report: CheckReport,
+        attempt_id: int,
+        *,
+        result: FetchResult | None = None,
+        feed: ParsedFeed | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        """Record the attempt and schedule the next check: adaptive on success, backoff on error."""
+        now = self.clock()
+        values = self._schedule(source, now, result, feed, error, report)
+        with self.db.session() as session:
+            attempt = session.get(FetchAttempt, attempt_id)
+            if attempt is not None:
+                attempt.finished_at = naive_utc(now)
+                attempt.status = "error" if error else "ok"
+                attempt.http_status = getattr(error, "status", None) or (
+                    result.status if result else None
+                )
+                attempt.new_articles = report.new_articles
+                attempt.error = str(error) if error else None
+            released = release_claim(session, source.id, self.worker_id, **values)
+        log.log(
+            logging.WARNING if error else logging.INFO,
+            "source checked",
+            extra={"source_id": source.id, "new": report.new_articles,
+                   "error": str(error) if error else "", "released": released},
+        )
+
+    def _schedule(
+        self,
+        source: Source,
+        now: datetime,
+        result: FetchResult | None,
+        feed: ParsedFeed | None,
+        error: Exception | None,
+        report: CheckReport,
+    ) -> dict[str, Any]:
+        if error is not None:
+            count = source.error_count + 1
+            retry_after = getattr(error, "retry_after", None)
+            seconds = backoff_interval(self.settings, count, retry_after)
+            return {
+                "status": "error", "last_error": str(error), "error_count": count,
+                "next_check_at": naive_utc(now + timedelta(seconds=seconds)),
+                "interval_seconds": int(seconds),
+            }
+        assert result is not None
+        seconds = next_interval(
+            self.settings,
+            now=now,
+            headers=result.headers,
+            ttl_minutes=feed.ttl_minutes if feed else None,
+            entry_dates=_entry_dates(feed),
+            previous=source.interval_seconds,
+        )
+        values: dict[str, Any] = {
+            "status": "ok", "error_count": 0, "last_fetch_at": naive_utc(now),
+            "next_check_at": naive_utc(now + timedelta(seconds=seconds)),
+            "interval_seconds": int(seconds),
+            "last_error": _summarize(report.page_errors),
+        }
+        if not result.not_modified:
+            values.update(etag=result.headers.get("etag"),
+                          last_modified=result.headers.get("last-modified"))
+            if feed is not None:
+                values.update(_feed_details(source, feed))
+        return values
+
+
+def identity(extracted: ExtractedArticle) -> str:
+    """An article is known by its canonical URL (tracking parameters stripped)."""
+    identity_url = extracted.canonical_url or extracted.url
+    if not identity_url:
+        raise ExtractionError("the page has no URL to know the article by")
+    return identity_url
+
+
+def _apply(
+    article: Article, extracted: ExtractedArticle, text: str, content_hash: str, now: datetime
+) -> None:
+    article.title = extracted.title or ""
+    article.author = extracted.author
+    article.published = naive_utc(extracted.published) if extracted.published else None
+    article.sitename = extracted.sitename
+    article.language = extracted.language
+    article.text = text
+    article.content_hash = content_hash
+    article.updated_at = now
+
+
+def _feed_details(source: Source, feed: ParsedFeed) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if feed.title and not source.title:
+        details["title"] = feed.title
+    if feed.site_url and not source.site_url:
+        details["site_url"] = feed.site_url
+    if feed.hub_url:
+        details.update(hub_url=feed.hub_url, topic_url=feed.self_url or source.url)
+    return details
+
+
+def _entry_dates(feed: ParsedFeed | None) -> list[datetime]:
+    if feed is None:
+        return []
+    return [d for e in feed.entries if (d := e.published or e.updated) is not None]
+
+
+def _page_ref(entry: FeedEntry) -> PageRef:
+    return PageRef(entry.link or "", _key(entry.key), entry.version)
+
+
+def _summarize(errors: list[str]) -> str | None:
+    if not errors:
+        return None
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{len(errors)} article page(s) failed: {errors[0]}{more}"
+
+
+def _key(identity: str) -> str:
+    return hashlib.sha256(identity.encode()).hexdigest()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def count_articles(session: Session) -> dict[int, int]:
+    """Articles stored per source id."""
+    rows = session.execute(select(Article.source_id, func.count()).group_by(Article.source_id))
+    return {source_id: n for source_id, n in rows if source_id is not None}

@@ -1,0 +1,135 @@
+"""A worker process: claims due sources and runs each through the pipeline.
+
+Fetching is I/O (threads, one shared HTTP client, per-host limits in the fetcher); extraction
+is CPU (a process pool, one process per core by default); storing is short transactions.
+Any number of workers may share one database: claims keep them off each other's sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import uuid
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from tidings.articles.extract import ExtractedArticle, extract_article
+from tidings.articles.stories import StoryIndex
+from tidings.clock import Clock, naive_utc, utcnow
+from tidings.config import Settings
+from tidings.pipeline import ArticleHook, CheckReport, Pipeline
+from tidings.sources.http import Fetcher
+from tidings.store.claims import claim_due_sources
+from tidings.store.db import Database
+from tidings.store.models import Source
+
+log = logging.getLogger("tidings.worker")
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides how to stop its children.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class Extractor:
+    """Runs ``extract_article`` in a pool of processes (created on first use)."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, body: bytes, url: str) -> Future[ExtractedArticle]:
+        return self._get_pool().submit(extract_article, body, url)
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=multiprocessing.get_context("forkserver"),
+                    initializer=_ignore_sigint,
+                )
+            return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Worker:
+    """Claims due sources in batches and checks them concurrently."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        clock: Clock = utcnow,
+        fetcher: Fetcher | None = None,
+        extractor: Extractor | None = None,
+        after_store: list[ArticleHook] | None = None,
+    ) -> None:
+        self.settings, self.db, self.clock = settings, db, clock
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.fetcher = fetcher or Fetcher(settings)
+        self._owns_extractor = extractor is None
+        self.extractor = extractor or Extractor(settings.extract_processes)
+        self.sources_pool = ThreadPoolExecutor(settings.fetch_concurrency, "source")
+        self.page_pool = ThreadPoolExecutor(settings.fetch_concurrency * 2, "page")
+        stories = StoryIndex(clock=clock)
+        self.pipeline = Pipeline(
+            settings=settings, db=db, fetcher=self.fetcher, extract=self.extractor,
+            stories=stories, worker_id=self.worker_id, page_pool=self.page_pool, clock=clock,
+            after_store=list(after_store or []),
+        )
+
+    def claim(self, limit: int) -> list[int]:
+        with self.db.session() as session:
+            return claim_due_sources(
+                session, self.worker_id, self.clock(),
+                lease_seconds=self.settings.claim_lease, limit=limit,
+            )
+
+    def run_once(self, stop: threading.Event | None = None) -> list[CheckReport]:
+        """Check every source that is due now, then return what happened to each."""
+        reports: list[CheckReport] = []
+        batch = self.settings.fetch_concurrency
+        while not (stop and stop.is_set()) and (ids := self.claim(batch)):
+            futures = [self.sources_pool.submit(self.pipeline.check_source, i) for i in ids]
+            reports += [f.result() for f in futures]
+        return reports
+
+    def run(self, stop: threading.Event, *, idle_poll: float = 1.0) -> None:
+        """Check sources as they fall due until ``stop`` is set."""
+        log.info("worker started", extra={"worker": self.worker_id})
+        while not stop.is_set():
+            self.run_once(stop)
+            stop.wait(min(idle_poll, self.seconds_until_next_due()))
+        log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def seconds_until_next_due(self) -> float:
+        with self.db.session() as session:
+            due = session.scalar(select(func.min(Source.next_check_at)))
+        if due is None:
+            return 60.0
+        return max(0.0, (due - naive_utc(self.clock())) / timedelta(seconds=1))
+
+    def close(self) -> None:
+        self.sources_pool.shutdown(wait=True, cancel_futures=True)
+        self.page_pool.shutdown(wait=True, cancel_futures=True)
+        if self._owns_extractor:
+            self.extractor.close()
+        self.fetcher.close()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
