@@ -184,3 +184,19 @@ def test_extraction_runs_in_a_process_pool_and_pickles() -> None:
 )
 def test_dates_become_aware_utc(value: str | None, expected: datetime | None) -> None:
     assert parse_date(value) == expected
+
+
+def test_article_without_paragraph_markup_is_found_by_the_backup_extractors() -> None:
+    paragraphs = [
+        "The harbour ferry will run every twenty minutes from the first of July, the operator "
+        "said on Monday, after a winter of complaints about overcrowded boats.",
+        "Extra evening sailings will be added on Fridays and Saturdays until the end of "
+        "September, and season tickets remain valid.",
+    ]
+    html = (
+        "<html><head><title>Ferry timetable changes</title></head><body><div id='story'><span>"
+        + "</span><span>".join(paragraphs)
+        + "</span></div><div class='menu'><a href='/'>Home</a></div></body></html>"
+    )
+    text = extract_article(html, "https://gazette.example/ferry").text
+    assert all(paragraph in text for paragraph in paragraphs)

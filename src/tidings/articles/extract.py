@@ -113,15 +113,16 @@ def _article(document: Any, head: PageHead, url: str | None) -> ExtractedArticle
     title = _clean(document.title)
     text = _without_heading(_tidy_text(document.text or ""), title)
     trafilatura_date = parse_date(document.date)
+    identity = identity_url(url, [head.canonical, head.og_url])
     return ExtractedArticle(
-        url=url or head.canonical or head.og_url,
+        url=url or identity,
         title=title,
         author=_clean(document.author),
         published=head.published_on(trafilatura_date),
         sitename=_clean(document.sitename),
         language=head.language or detect_language(text),
         text=text,
-        canonical_url=identity_url(url, [head.canonical, head.og_url]),
+        canonical_url=identity,
     )
 
 
