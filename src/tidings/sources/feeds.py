@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import html
 import io
 import json
 import re
@@ -86,7 +87,7 @@ def _parse_xml_feed(body: bytes, url: str, headers: httpx.Headers) -> ParsedFeed
     info = parsed.feed
     links = {link.get("rel"): link.get("href") for link in info.get("links", [])}
     return ParsedFeed(
-        title=_text(info.get("title")),
+        title=_plain_title(info),
         site_url=_absolute(url, info.get("link")),
         entries=[_xml_entry(entry, url) for entry in parsed.entries],
         ttl_minutes=_int(info.get("ttl")),
@@ -136,19 +137,32 @@ def _not_a_feed(parsed: Any) -> str:
 
 def _xml_entry(entry: Any, base: str) -> FeedEntry:
     link = _absolute(base, entry.get("link"))
-    title, summary = _text(entry.get("title")), _text(entry.get("summary"))
+    title, summary = _plain_title(entry), _text(entry.get("summary"))
     content = _xml_content(entry)
-    updated = _from_struct(entry.get("updated_parsed"))
+    # dict.get: feedparser's own .get("updated_parsed") falls back to the published date.
+    updated = _from_struct(dict.get(entry, "updated_parsed"))
     return FeedEntry(
         key=_text(entry.get("id")) or link or _digest(title, summary, content),
         link=link,
         title=title,
-        published=_from_struct(entry.get("published_parsed")),
+        published=_from_struct(dict.get(entry, "published_parsed")) or updated,
         updated=updated,
         summary=summary,
         content=content,
         version=entry_version(updated, title, summary, content),
     )
+
+
+def _plain_title(item: Any) -> str | None:
+    """Titles as plain text: feedparser keeps an HTML title's markup and escapes."""
+    title = _text(item.get("title"))
+    detail = item.get("title_detail") or {}
+    if title and "html" in (detail.get("type") or ""):
+        title = _text(html.unescape(_TAG.sub("", title)))
+    return title
+
+
+_TAG = re.compile(r"<[^>]*>")
 
 
 def _xml_content(entry: Any) -> str | None:
@@ -230,10 +244,9 @@ def _iso_date(value: Any) -> datetime | None:
 def entry_version(
     updated: datetime | None, title: str | None, summary: str | None, content: str | None
 ) -> str:
-    """The entry's updated date when it has one, else a hash of what it says."""
-    if updated is not None:
-        return "updated:" + updated.isoformat()
-    return "hash:" + _digest(title, summary, content)[:32]
+    """A digest of the entry's updated date and what it says: it changes when either does."""
+    stamp = updated.isoformat() if updated is not None else None
+    return _digest(stamp, title, content or summary)[:32]
 
 
 def _with_link_headers(feed: ParsedFeed, headers: httpx.Headers, url: str) -> ParsedFeed:
