@@ -1,6 +1,6 @@
 """A local SMTP server (aiosmtpd) that receives real mail and parses it with the ``email`` package.
 
-Options: ``users`` turns on AUTH (and requires it); ``tls`` (a ``TlsFiles``) offers STARTTLS and
+Options: ``users`` turns on AUTH; ``tls`` (a ``TlsFiles``) offers STARTTLS and
 requires it, or with ``implicit_tls=True`` speaks TLS from the first byte (smtps).  Recipients in
 ``reject`` are refused with their SMTP reply (e.g. ``"550 5.1.1 No such user"``).
 """
@@ -99,7 +99,8 @@ class Mailbox:
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.secure_sessions.append(session.ssl is not None)
+        tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        self.secure_sessions.append(tls)
         return "250 Message accepted"
 
     def authenticate(
@@ -132,12 +133,21 @@ def running_smtp_server(
 ) -> Iterator[Mailbox]:
     mailbox = Mailbox(reject=dict(reject or {}), users=dict(users or {}))
     options: dict[str, Any] = {}
-    if users:
-        options.update(
-            authenticator=mailbox.authenticate, auth_required=True, auth_require_tls=False
-        )
+    if users:  # AUTH offered (over plain text only when there is no TLS to offer)
+        options.update(authenticator=mailbox.authenticate, auth_require_tls=bool(tls))
     if tls and not implicit_tls:
         options.update(tls_context=tls.server_context(), require_starttls=True)
+    controller = _start(mailbox, tls, implicit_tls, options)
+    mailbox.port = controller.port
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+def _start(
+    mailbox: Mailbox, tls: TlsFiles | None, implicit_tls: bool, options: dict[str, Any]
+) -> Controller:
     controller = _EphemeralController(
         mailbox,
         hostname="127.0.0.1",
@@ -146,11 +156,7 @@ def running_smtp_server(
         **options,
     )
     controller.start()
-    mailbox.port = controller.port
-    try:
-        yield mailbox
-    finally:
-        controller.stop()
+    return controller
 
 
 def smtp_url(mailbox: Mailbox, scheme: str = "smtp", credentials: str = "", query: str = "") -> str:
