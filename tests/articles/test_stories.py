@@ -181,3 +181,32 @@ def test_a_story_lost_to_a_rollback_is_not_joined(db: Database) -> None:
     with db.session() as session:
         story = session.get(Story, story_id)
         assert story is not None and story.article_count == 1
+
+
+def test_a_cold_start_loads_every_recent_article_in_batches(db: Database) -> None:
+    minhash = text_minhash(text("assad_kim_agency"))
+    assert minhash is not None
+    naive = NOW.replace(tzinfo=None)
+    with db.session() as session:
+        story = Story(title="Assad to visit Kim", first_seen_at=naive, updated_at=naive)
+        session.add(story)
+        session.flush()
+        session.add_all(
+            Article(
+                url=f"https://outlet{i}.example/assad",
+                title="Assad to visit Kim",
+                text="…",
+                content_hash=str(i),
+                story_id=story.id,
+                minhash=minhash_bytes(minhash),
+                fetched_at=naive,
+                updated_at=naive,
+            )
+            for i in range(1200)
+        )
+    index = StoryIndex(clock=FrozenClock(NOW))
+    with db.session() as session:
+        index.refresh(session)
+        copy = store(session, "https://gazette.example/a", "assad_kim_outlet_light")
+        assert index.assign(session, copy) == story.id
+    assert len(index) == 1201

@@ -44,6 +44,7 @@ THRESHOLD = 0.25
 MIN_SHINGLES = 20
 WINDOW = timedelta(days=7)
 RESCAN_IDS = 256
+_BATCH = 500  # ids per IN (…) when loading: far below SQLite's and PostgreSQL's parameter limits
 _SCHEME = "affine32"
 _SEED = 1
 
@@ -137,16 +138,19 @@ class StoryIndex:
         recent = (Article.id > low, Article.fetched_at >= cutoff, Article.minhash.is_not(None))
         ids = session.scalars(select(Article.id).where(*recent, Article.story_id.is_not(None)))
         unseen = [i for i in ids if i not in self.entries]
-        if unseen:
-            rows = session.execute(
-                select(Article.id, Article.story_id, Article.minhash, Article.fetched_at).where(
-                    Article.id.in_(unseen)
-                )
-            )
-            for article_id, story_id, data, fetched_at in rows:
-                if story_id is not None and data is not None:
-                    self._add(article_id, story_id, minhash_from_bytes(data), fetched_at)
+        for start in range(0, len(unseen), _BATCH):
+            self._load(session, unseen[start : start + _BATCH])
         self._expire(cutoff)
+
+    def _load(self, session: Session, article_ids: list[int]) -> None:
+        rows = session.execute(
+            select(Article.id, Article.story_id, Article.minhash, Article.fetched_at).where(
+                Article.id.in_(article_ids)
+            )
+        )
+        for article_id, story_id, data, fetched_at in rows:
+            if story_id is not None and data is not None:
+                self._add(article_id, story_id, minhash_from_bytes(data), fetched_at)
 
     def _remember(self, article: Article, minhash: LeanMinHash | None) -> None:
         if article.id in self.entries:  # updated in place: its text may have changed
@@ -186,8 +190,9 @@ def _join(session: Session, story_id: int, now: datetime) -> bool:
 
 
 def story_sources(session: Session, story_id: int) -> list[str]:
-    """The distinct sites (hosts, without ``www.``) that reported the story, first reporter first."""
-    urls = session.scalars(
-        select(Article.url).where(Article.story_id == story_id).order_by(Article.id)
+    """The distinct sites that reported the story (site name, else host without ``www.``),
+    first reporter first."""
+    rows = session.execute(
+        select(Article.sitename, Article.url).where(Article.story_id == story_id).order_by(Article.id)
     )
-    return list(dict.fromkeys(host_of(url) for url in urls))
+    return list(dict.fromkeys(sitename or host_of(url) for sitename, url in rows))
