@@ -98,6 +98,8 @@ class PushReceiver:
             return self._refuse(path, 404, "no such subscription")
         if path in self.answers:
             return self.answers[path]
+        if len(body) > 4096:  # RFC 8030 §7.2: a push service may refuse anything larger
+            return self._refuse(path, 413, f"payload of {len(body)} bytes")
         claims, problem = check_vapid(headers.get("authorization", ""), subscription, self.base_url)
         if problem:
             return self._refuse(path, 403, problem)

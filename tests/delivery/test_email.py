@@ -10,7 +10,7 @@ import pytest
 from tests.delivery.messages import assad_message
 from tests.smtpserver import running_smtp_server, smtp_url
 from tidings.delivery.channels import TEST_TITLE, DeliveryError, make_channel, send_test
-from tidings.delivery.channels.email import EmailChannel, SmtpServer
+from tidings.delivery.channels.email import EmailChannel, SmtpServer, sender_address
 
 UNSUBSCRIBE = "https://tidings.example/unsubscribe/9f8e7d"
 
@@ -182,3 +182,18 @@ def test_send_test_on_email(smtp_server, channel_settings):
     [email] = smtp_server.messages
     assert email["Subject"] == TEST_TITLE
     assert "Tidings can reach you here" in parts(email)[0]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "smtp_from", "sender"),
+    [
+        ("https://news.example.org", "", "tidings@news.example.org"),
+        ("http://127.0.0.1:8080", "", "tidings@localhost"),
+        ("http://[::1]:8080", "", "tidings@localhost"),
+        ("https://news.example.org", "alerts@example.org", "alerts@example.org"),
+    ],
+)
+def test_sender_address(channel_settings, base_url, smtp_from, sender):
+    assert (
+        sender_address(replace(channel_settings, base_url=base_url, smtp_from=smtp_from)) == sender
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import stat
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from tidings.delivery.channels.webpush import (
     push_payload,
 )
 from tidings.delivery.http import shared_http
-from tidings.delivery.vapid import VapidKeys
+from tidings.delivery.vapid import VapidKeys, contact_for
 
 
 def subscribed_channel(
@@ -213,3 +214,37 @@ def test_one_http_client_is_shared_by_all_channels(push_receiver, channel_settin
     first, _ = subscribed_channel(push_receiver, channel_settings)
     second, _ = subscribed_channel(push_receiver, channel_settings)
     assert first.http is second.http is shared_http(channel_settings)
+
+
+def test_unreachable_push_service_is_temporary(channel_settings):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subscription = PushReceiver(base_url=f"http://127.0.0.1:{port}").subscribe()
+    channel = make_channel("webpush", subscription.to_json(), channel_settings)
+    with pytest.raises(DeliveryError) as caught:
+        channel.send(assad_message())
+    assert not caught.value.permanent
+
+
+@pytest.mark.parametrize(
+    ("base_url", "sender", "contact"),
+    [
+        ("https://news.example.org", "", "https://news.example.org"),
+        ("http://127.0.0.1:8080", "alerts@news.example.org", "mailto:alerts@news.example.org"),
+        ("http://127.0.0.1:8080", "", "mailto:tidings@localhost"),
+    ],
+)
+def test_vapid_contact(base_url, sender, contact):
+    assert contact_for(base_url, sender) == contact
+
+
+def test_a_payload_at_the_limit_encrypts_to_exactly_4096_bytes(push_receiver, channel_settings):
+    channel, _ = subscribed_channel(push_receiver, channel_settings)
+    room = PAYLOAD_LIMIT - len(push_payload(assad_message(snippet="")))
+    message = assad_message(snippet="a" * room)
+    assert len(push_payload(message)) == PAYLOAD_LIMIT
+    channel.send(message)
+    [push] = push_receiver.received
+    assert len(push.body) == PUSH_LIMIT
+    assert push.payload == message.to_payload()  # nothing had to be cut

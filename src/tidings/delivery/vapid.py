@@ -76,9 +76,11 @@ def _write_new_key(path: Path) -> None:
         temporary.unlink()
 
 
-def contact_for(base_url: str) -> str:
-    """The VAPID ``sub`` claim: the site's https URL, or a mailto when it has none."""
+def contact_for(base_url: str, sender: str = "") -> str:
+    """The VAPID ``sub`` claim: the site's https URL, else the email sender, else a placeholder."""
     parts = urlsplit(base_url)
     if parts.scheme == "https" and parts.hostname and "." in parts.hostname:
         return f"https://{parts.netloc}"
+    if "@" in sender and "." in sender.rpartition("@")[2]:
+        return f"mailto:{sender}"
     return "mailto:tidings@localhost"

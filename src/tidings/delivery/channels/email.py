@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -79,7 +80,11 @@ def sender_address(settings: Settings) -> str:
     if settings.smtp_from:
         return settings.smtp_from
     host = urlsplit(settings.base_url).hostname or "localhost"
-    return f"tidings@{host if any(c.isalpha() for c in host) else 'localhost'}"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return f"tidings@{host}"
+    return "tidings@localhost"  # an address literal makes a poor mail domain
 
 
 @lru_cache(maxsize=1)

@@ -202,7 +202,7 @@ class WebPushChannel(Channel):
 
     def _headers(self, message: Message) -> dict[str, str]:
         expires = self.clock() + timedelta(hours=12)
-        contact = contact_for(self.settings.base_url)
+        contact = contact_for(self.settings.base_url, self.settings.smtp_from)
         headers = {
             "Authorization": self.keys.authorization(self.endpoint, contact, expires),
             "Content-Encoding": "aes128gcm",
