@@ -210,3 +210,16 @@ def test_a_cold_start_loads_every_recent_article_in_batches(db: Database) -> Non
         copy = store(session, "https://gazette.example/a", "assad_kim_outlet_light")
         assert index.assign(session, copy) == story.id
     assert len(index) == 1201
+
+
+def test_story_sources_are_one_name_per_site(db: Database) -> None:
+    index = StoryIndex(clock=FrozenClock(NOW))
+    with db.session() as session:
+        first = store(session, "https://www.oneindia.com/a", "assad_kim_agency")
+        first.sitename = "Oneindia"
+        story = index.assign(session, first)
+        index.assign(
+            session, store(session, "https://oneindia.com/amp/a", "assad_kim_outlet_light")
+        )
+        index.assign(session, store(session, "https://daily.example/a", "assad_kim_outlet_rewrite"))
+        assert story_sources(session, story) == ["Oneindia", "daily.example"]

@@ -190,9 +190,15 @@ def _join(session: Session, story_id: int, now: datetime) -> bool:
 
 
 def story_sources(session: Session, story_id: int) -> list[str]:
-    """The distinct sites that reported the story (site name, else host without ``www.``),
-    first reporter first."""
+    """The distinct sites that reported the story, first reporter first: one per host (without
+    ``www.``), named by its first article's site name, else by the host."""
     rows = session.execute(
-        select(Article.sitename, Article.url).where(Article.story_id == story_id).order_by(Article.id)
+        select(Article.sitename, Article.url)
+        .where(Article.story_id == story_id)
+        .order_by(Article.id)
     )
-    return list(dict.fromkeys(sitename or host_of(url) for sitename, url in rows))
+    names: dict[str, str] = {}
+    for sitename, url in rows:
+        host = host_of(url)
+        names.setdefault(host, sitename or host)
+    return list(names.values())
