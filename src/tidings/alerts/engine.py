@@ -300,19 +300,21 @@ class ArticleView:
     __slots__ = ("tokens", "title_tokens", "title", "text", "host", "path", "language")
 
     def __init__(
-        self, title: list[str], text: list[str], url: str | None, language: str | None
+        self, title: list[str], text: list[str], host: str, path: str, language: str | None
     ) -> None:
         self.title_tokens = set(title)
         self.tokens = self.title_tokens.union(text)
         self.title = " " + " ".join(title) + " "
         self.text = " " + " ".join(text) + " "
-        self.host, self.path = url_host_path(url)
+        self.host, self.path = host, path
         self.language = language
-        self.tokens.update(field_tokens(self.host, language))
+        self.tokens.update(field_tokens(host, language))
 
     @classmethod
     def of(cls, article: MatchArticle) -> ArticleView:
-        return cls(analyze(article.title), analyze(article.text), article.url, article.language)
+        host, path = url_host_path(article.url)
+        title, text = analyze(article.title), analyze(article.text)
+        return cls(title, text, host, path, article.language)
 
     def holds(self, program: Program) -> bool:
         """Whether the article satisfies ``program`` (the reference evaluator's answer)."""
