@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from tidings.cli._common import load_settings, open_database
 from tidings.cli.sources import add_source
 from tidings.demo.site import DemoSite
-from tidings.store.models import Article, Story
+from tidings.articles.stories import story_sources
+from tidings.store.models import Article
 from tidings.worker import Worker
 
 console = Console(highlight=False)
@@ -32,8 +33,11 @@ console = Console(highlight=False)
               help="Stop after this many seconds (default: run until Ctrl-C).")
 def command(site_port: int, publish_every: float, duration: float | None) -> None:
     """Run Tidings against the bundled offline demo news site."""
+    # The demo site publishes every few seconds: check it about as often, whatever its
+    # back catalogue's dates suggest.
+    pace = max(1, int(publish_every))
     settings = dataclasses.replace(
-        load_settings(), allow_private_networks=True, min_interval=max(1, int(publish_every))
+        load_settings(), allow_private_networks=True, min_interval=pace, max_interval=2 * pace
     )
     settings, db = open_database(settings)
     site = DemoSite(publish_every=publish_every)
@@ -55,9 +59,9 @@ def command(site_port: int, publish_every: float, duration: float | None) -> Non
 
 def show_article(session: Session, article: Article) -> None:
     """Print an article as it is stored, with its story's size."""
-    story = session.get(Story, article.story_id) if article.story_id else None
-    others = (story.article_count - 1) if story else 0
-    also = f" [green](also reported by {others} other source(s))[/green]" if others else ""
+    outlets = story_sources(session, article.story_id) if article.story_id else []
+    others = [name for name in outlets if name != article.sitename]
+    also = f" [green](also reported by {', '.join(others)})[/green]" if others else ""
     console.print(
         f"[cyan]story {article.story_id}[/cyan] [bold]{article.title}[/bold] "
         f"— {article.sitename or '?'}{', by ' + article.author if article.author else ''}{also}"

@@ -37,7 +37,7 @@ def newest_activity(publications: list[Publication], default: datetime) -> datet
     return max((p.last_activity for p in publications), default=default)
 
 
-def render_rss(ctx: PageContext, ttl_minutes: int, section: str = "") -> bytes:
+def render_rss(ctx: PageContext, ttl_minutes: int | None, section: str = "") -> bytes:
     """RSS 2.0 for the whole outlet, or for one section."""
     publications = (ctx.in_section(section) if section else ctx.edition)[:FEED_LIMIT]
     path = f"/section/{section}/feed.rss" if section else "/feed.rss"
@@ -51,7 +51,8 @@ def render_rss(ctx: PageContext, ttl_minutes: int, section: str = "") -> bytes:
     _sub(channel, f"{{{ATOM_NS}}}link", href=ctx.url(path), rel="self", type="application/rss+xml")
     built = newest_activity(publications, _epoch())
     _sub(channel, "lastBuildDate", format_datetime(built, usegmt=True))
-    _sub(channel, "ttl", str(ttl_minutes))
+    if ttl_minutes:
+        _sub(channel, "ttl", str(ttl_minutes))
     for publication in publications:
         _rss_item(channel, ctx, publication)
     return _to_bytes(rss)

@@ -244,8 +244,10 @@ class DemoSite:
         return max(1, round(self.timeline.step.total_seconds()))
 
     @property
-    def ttl_minutes(self) -> int:
-        return max(1, round(self.timeline.step.total_seconds() / 60))
+    def ttl_minutes(self) -> int | None:
+        """RSS ``ttl`` counts whole minutes: a site publishing faster than that says none."""
+        minutes = round(self.timeline.step.total_seconds() / 60)
+        return minutes or None
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve every outlet (the n-th on ``port + n``, or on free ports when ``port`` is 0);
