@@ -15,10 +15,10 @@ import click
 from rich.console import Console
 from sqlalchemy.orm import Session
 
+from tidings.articles.stories import story_sources
 from tidings.cli._common import load_settings, open_database
 from tidings.cli.sources import add_source
 from tidings.demo.site import DemoSite
-from tidings.articles.stories import story_sources
 from tidings.store.models import Article
 from tidings.worker import Worker
 
