@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
@@ -200,5 +201,6 @@ def story_sources(session: Session, story_id: int) -> list[str]:
     names: dict[str, str] = {}
     for sitename, url in rows:
         host = host_of(url)
-        names.setdefault(host, sitename or host)
+        port = urlsplit(url).port  # two sites on one host (e.g. local ones) are still two
+        names.setdefault(f"{host}:{port}" if port else host, sitename or host)
     return list(names.values())
