@@ -80,6 +80,10 @@ class Reply:
 Handler = Callable[[RecordedRequest], Reply]
 
 
+def _constant(reply: Reply) -> Handler:
+    return lambda _request: reply
+
+
 def _encode(body: bytes, encoding: str | None) -> bytes:
     if encoding == "gzip":
         return gzip.compress(body)
@@ -109,7 +113,7 @@ class HTTPTestServer:
 
     def route(self, path: str, reply: Reply | Handler) -> str:
         """Answer requests for ``path`` (query string ignored) with a Reply or a handler; return its URL."""
-        self.routes[path] = reply if callable(reply) else (lambda _request, r=reply: r)
+        self.routes[path] = reply if callable(reply) else _constant(reply)
         return self.url(path)
 
     def url(self, path: str = "/", host: str | None = None) -> str:
