@@ -54,6 +54,8 @@ class AlertIndex:
         self._single: dict[str, Program | list[Program]] = {}
         self._pairs: dict[str, dict[str, Program | list[Program]]] = {}
         self._always: dict[Program, None] = {}
+        self._canonical: dict[Program, Program] = {}
+        self._replies: dict[int, list[Match]] = {}  # id(program) → its matches, when fixed
         self._counters = {"articles": 0, "candidates": 0, "matched_programs": 0, "matches": 0}
 
     # --- changing the alerts --------------------------------------------------------------
@@ -63,10 +65,12 @@ class AlertIndex:
 
         A query string is parsed first (``QueryError`` if it is not valid).
         """
-        program = compile_tree(parse(query) if isinstance(query, str) else query)
+        compiled = compile_tree(parse(query) if isinstance(query, str) else query)
         if alert_id in self._alerts:
             self.remove(alert_id)
+        program = self._canonical.setdefault(compiled, compiled)  # equal programs: one object
         self._alerts[alert_id] = program
+        self._replies.pop(id(program), None)
         subscribers = self._subscribers.get(program)
         if subscribers is None:
             self._subscribers[program] = alert_id
@@ -81,6 +85,7 @@ class AlertIndex:
         program = self._alerts.pop(alert_id, None)
         if program is None:
             return False
+        self._replies.pop(id(program), None)
         subscribers = self._subscribers[program]
         if isinstance(subscribers, list):
             subscribers.remove(alert_id)
@@ -88,6 +93,7 @@ class AlertIndex:
                 self._subscribers[program] = subscribers[0]
             return True
         del self._subscribers[program]
+        del self._canonical[program]
         self._unindex(program)
         return True
 
@@ -145,14 +151,17 @@ class AlertIndex:
 
     def _candidates(self, tokens: set[str]) -> list[Program]:
         found: list[Program] = list(self._always)
+        add, add_all = found.append, found.extend
         single = self._single
         for token in single.keys() & tokens:
-            _extend(found, single[token])
+            posting = single[token]
+            add_all(posting) if type(posting) is list else add(posting)  # type: ignore[arg-type]
         pairs = self._pairs
         for token in pairs.keys() & tokens:
             inner = pairs[token]
             for other in inner.keys() & tokens:
-                _extend(found, inner[other])
+                posting = inner[other]
+                add_all(posting) if type(posting) is list else add(posting)  # type: ignore[arg-type]
         self._counters["articles"] += 1
         self._counters["candidates"] += len(found)
         return found
@@ -160,27 +169,35 @@ class AlertIndex:
     def _answer(self, view: ArticleView, matched: list[Program]) -> list[Match]:
         answer: list[Match] = []
         seen: set[int] = set()
-        make = tuple.__new__  # Match(...) without the Python-level __new__: thousands per article
+        replies = self._replies
         for program in matched:
-            if id(program) in seen:
+            key = id(program)
+            if key in seen:
                 continue
-            seen.add(id(program))
-            terms = self._terms(view, program)
-            subscribers = self._subscribers[program]
-            if type(subscribers) is list:
-                answer.extend([make(Match, (alert_id, terms)) for alert_id in subscribers])
-            else:
-                answer.append(make(Match, (subscribers, terms)))
+            seen.add(key)
+            reply = replies.get(key)
+            if reply is None:
+                reply = self._reply(program, view)
+            answer.extend(reply)
         answer.sort(key=_alert_id)
         self._counters["matched_programs"] += len(seen)
         self._counters["matches"] += len(answer)
         return answer
 
-    @staticmethod
-    def _terms(view: ArticleView, program: Program) -> tuple[str, ...]:
-        if program[0] <= TITLE_PHRASE:  # a lone word or phrase that matched: itself
-            return (program[1].strip(),)
-        return tuple(view.matched_terms(program))
+    def _reply(self, program: Program, view: ArticleView) -> list[Match]:
+        """The matches of ``program``'s alerts.  Without an OR its matched terms are always the
+        same (all its positive words), so the reply is made once and kept until it changes."""
+        fixed = _fixed_terms(program)
+        terms = fixed if fixed is not None else tuple(view.matched_terms(program))
+        subscribers = self._subscribers[program]
+        make = tuple.__new__  # Match(...) without the Python-level __new__
+        if type(subscribers) is list:
+            reply = [make(Match, (alert_id, terms)) for alert_id in subscribers]
+        else:
+            reply = [make(Match, (subscribers, terms))]
+        if fixed is not None:
+            self._replies[id(program)] = reply
+        return reply
 
     def stats(self) -> dict[str, int | float]:
         """Sizes and running counters: how big the index is and how much it verifies."""
@@ -197,6 +214,24 @@ class AlertIndex:
 
 
 _alert_id = itemgetter(0)
+
+
+def _fixed_terms(program: Program) -> tuple[str, ...] | None:
+    """The matched terms of a program without OR: its positive words and phrases, always."""
+    found: list[str] = []
+    stack = [program]
+    while stack:
+        node = stack.pop()
+        op = node[0]
+        if op == OR:
+            return None
+        if op == AND:
+            stack.extend(reversed(node[1:]))
+        elif op <= TITLE_PHRASE:
+            text = node[1].strip()
+            if text not in found:
+                found.append(text)
+    return tuple(found)
 
 
 def _post(postings: dict[str, Program | list[Program]], key: str, program: Program) -> None:
@@ -218,13 +253,6 @@ def _unpost(postings: dict[str, Program | list[Program]], key: str, program: Pro
             postings[key] = current[0]
     else:
         del postings[key]
-
-
-def _extend(found: list[Program], posting: Program | list[Program]) -> None:
-    if type(posting) is list:
-        found.extend(posting)
-    else:
-        found.append(posting)  # type: ignore[arg-type]
 
 
 # --- compiling ------------------------------------------------------------------------------
