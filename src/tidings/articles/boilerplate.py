@@ -35,6 +35,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Executable, delete, select, update
@@ -93,29 +94,23 @@ def learn(session: Session, source_id: int, keys: Iterable[str]) -> int:
     ).scalar_one()
     rows = [{"source_id": source_id, "block_hash": key, "pages": 1} for key in keys]
     if rows:
-        session.execute(_upsert_adding_a_page(session, rows))
+        session.execute(_add_a_page(session.get_bind().dialect.name), rows)
     if pages_seen >= WINDOW:
         pages_seen = _decay(session, source_id)
     return int(pages_seen)
 
 
-def _upsert_adding_a_page(session: Session, rows: list[dict[str, object]]) -> Executable:
-    """INSERT … ON CONFLICT DO UPDATE pages = pages + 1, in the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        return _postgresql_upsert(rows)
-    return _sqlite_upsert(rows)
+@cache
+def _add_a_page(dialect: str) -> Executable:
+    """INSERT … ON CONFLICT DO UPDATE pages = pages + 1, in the dialect; built once and run
+    with a list of rows (executemany), so SQLAlchemy compiles it once."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+        return pg_insert(BoilerplateBlock).on_conflict_do_update(**_ADD_A_PAGE)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-def _postgresql_upsert(rows: list[dict[str, object]]) -> Executable:
-    from sqlalchemy.dialects.postgresql import insert
-
-    return insert(BoilerplateBlock).values(rows).on_conflict_do_update(**_ADD_A_PAGE)
-
-
-def _sqlite_upsert(rows: list[dict[str, object]]) -> Executable:
-    from sqlalchemy.dialects.sqlite import insert
-
-    return insert(BoilerplateBlock).values(rows).on_conflict_do_update(**_ADD_A_PAGE)
+    return sqlite_insert(BoilerplateBlock).on_conflict_do_update(**_ADD_A_PAGE)
 
 
 def _decay(session: Session, source_id: int) -> int:
@@ -154,7 +149,7 @@ def boilerplate_keys(
     session: Session, source_id: int, keys: list[str], pages_seen: int, min_pages: int
 ) -> set[str]:
     """Which of ``keys`` are boilerplate for the source."""
-    if not keys:
+    if not keys or pages_seen < min_pages:  # no block can have reached the threshold yet
         return set()
     rows = session.execute(
         select(BoilerplateBlock.block_hash).where(

@@ -14,11 +14,12 @@ the others apart with a wide margin (a 128-permutation estimate is within ±0.05
 most of the time).
 
 Across processes: each ``StoryIndex`` lives in one worker.  Before assigning it reads the
-articles other workers stored since it last looked (by id, re-reading a short tail of recent
-ids so that rows committed out of id order are not missed).  Remaining races, by design:
+articles other workers stored since it last looked (by id; every ``RESCAN_EVERY`` refreshes it
+also re-reads a short tail of recent ids, so rows committed out of id order are not missed).  Remaining races, by design:
 two near-duplicate articles assigned at the same moment by two workers, neither yet
-committed, become two stories; an article whose insert is committed more than ``RESCAN_IDS``
-ids late is not seen by other workers' indexes until they restart.
+committed, become two stories; a row committed out of id order is seen by other workers only
+at their next tail rescan, and not at all if it is more than ``RESCAN_IDS`` ids late (until
+they restart).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from tidings.alerts.analysis import analyze
@@ -45,6 +48,7 @@ THRESHOLD = 0.25
 MIN_SHINGLES = 20
 WINDOW = timedelta(days=7)
 RESCAN_IDS = 256
+RESCAN_EVERY = 32
 _BATCH = 500  # ids per IN (…) when loading: far below SQLite's and PostgreSQL's parameter limits
 _SCHEME = "affine32"
 _SEED = 1
@@ -62,9 +66,15 @@ def text_minhash(text: str) -> LeanMinHash | None:
     found = shingles(text)
     if len(found) < MIN_SHINGLES:
         return None
-    minhash = MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME)
+    minhash = MinHash(seed=_SEED, scheme=_SCHEME, permutations=_permutations())
     minhash.update_batch(found)
     return LeanMinHash(minhash)
+
+
+@cache
+def _permutations() -> Any:
+    """The random permutations of the MinHash: the same for every article, computed once."""
+    return MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME).permutations
 
 
 def minhash_bytes(minhash: LeanMinHash) -> bytes:
@@ -75,6 +85,9 @@ def minhash_bytes(minhash: LeanMinHash) -> bytes:
 def minhash_from_bytes(data: bytes) -> LeanMinHash:
     values = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     return LeanMinHash(seed=_SEED, hashvalues=values, scheme=_SCHEME)
+
+
+_ASSIGNED = (Article.story_id.is_not(None), Article.minhash.is_not(None))
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,7 @@ class StoryIndex:
         self.entries: dict[int, _Entry] = {}
         self.expiry: list[tuple[datetime, int]] = []  # heap of (fetched_at, article id)
         self.last_seen_id = 0
+        self.refreshes = 0
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -133,24 +147,33 @@ class StoryIndex:
         return self.entries[best[1]].story_id if best else None
 
     def refresh(self, session: Session) -> None:
-        """Take in articles stored (by any worker) since this index last looked; drop old ones."""
+        """Take in articles stored (by any worker) since this index last looked; drop old ones.
+
+        Usually one query for the rows past the highest id seen.  Every ``RESCAN_EVERY``
+        refreshes the last ``RESCAN_IDS`` ids are looked at again, for rows another worker
+        committed after rows with higher ids.
+        """
         cutoff = naive_utc(self.clock() - self.window)
-        low = max(0, self.last_seen_id - RESCAN_IDS) if self.last_seen_id else 0
-        recent = (Article.id > low, Article.fetched_at >= cutoff, Article.minhash.is_not(None))
-        ids = session.scalars(select(Article.id).where(*recent, Article.story_id.is_not(None)))
-        unseen = [i for i in ids if i not in self.entries]
-        for start in range(0, len(unseen), _BATCH):
-            self._load(session, unseen[start : start + _BATCH])
+        self.refreshes += 1
+        if self.last_seen_id and self.refreshes % RESCAN_EVERY == 0:
+            self._rescan_tail(session, cutoff)
+        self._load(session, Article.id > self.last_seen_id, Article.fetched_at >= cutoff)
         self._expire(cutoff)
 
-    def _load(self, session: Session, article_ids: list[int]) -> None:
-        rows = session.execute(
-            select(Article.id, Article.story_id, Article.minhash, Article.fetched_at).where(
-                Article.id.in_(article_ids)
-            )
+    def _rescan_tail(self, session: Session, cutoff: datetime) -> None:
+        low = max(0, self.last_seen_id - RESCAN_IDS)
+        ids = session.scalars(
+            select(Article.id).where(*_ASSIGNED, Article.id > low, Article.fetched_at >= cutoff)
         )
+        unseen = [i for i in ids if i not in self.entries]
+        for start in range(0, len(unseen), _BATCH):
+            self._load(session, Article.id.in_(unseen[start : start + _BATCH]))
+
+    def _load(self, session: Session, *where: ColumnElement[bool]) -> None:
+        columns = (Article.id, Article.story_id, Article.minhash, Article.fetched_at)
+        rows = session.execute(select(*columns).where(*_ASSIGNED, *where).order_by(Article.id))
         for article_id, story_id, data, fetched_at in rows:
-            if story_id is not None and data is not None:
+            if article_id not in self.entries and story_id is not None and data is not None:
                 self._add(article_id, story_id, minhash_from_bytes(data), fetched_at)
 
     def _remember(self, article: Article, minhash: LeanMinHash | None) -> None:
