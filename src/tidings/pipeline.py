@@ -75,6 +75,7 @@ class Pipeline:
     clock: Clock = utcnow
     after_store: list[ArticleHook] = field(default_factory=list)
     story_lock: threading.Lock = field(default_factory=threading.Lock)
+    _renewed: dict[int, datetime] = field(default_factory=dict)
 
     # -- one source -------------------------------------------------------------------------
 
@@ -82,6 +83,7 @@ class Pipeline:
         """Fetch one claimed source through the whole pipeline, then schedule its next check."""
         source = self._load(source_id)
         report = CheckReport(source_id)
+        self._renewed[source_id] = self.clock()  # claimed just now
         attempt_id = self._start_attempt(source_id)
         try:
             result, pages, feed = self._list_pages(source)
@@ -244,6 +246,12 @@ class Pipeline:
             entry.version, entry.article_id, entry.seen_at = page.version, article_id, now
 
     def _renew(self, source_id: int) -> None:
+        """Extend this worker's lease on the source when a third of it has passed."""
+        now = self.clock()
+        last = self._renewed.get(source_id)
+        if last is not None and (now - last).total_seconds() < self.settings.claim_lease / 3:
+            return
+        self._renewed[source_id] = now
         with self.db.session() as session:
             renew_claim(
                 session, source_id, self.worker_id, self.clock(),
@@ -271,6 +279,7 @@ class Pipeline:
     ) -> None:
         """Record the attempt and schedule the next check: adaptive on success, backoff on error."""
         now = self.clock()
+        self._renewed.pop(source.id, None)
         values = self._schedule(source, now, result, feed, error, report)
         with self.db.session() as session:
             attempt = session.get(FetchAttempt, attempt_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,10 @@ class Database:
         self.url = url
         self.engine: Engine = _create_engine(url, echo=echo)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time.  Threads of this process queue here instead of in
+        # SQLite's busy handler, which sleeps in growing steps; other processes still wait
+        # there (busy_timeout), which is correct, only slower.
+        self._writer = threading.RLock() if self.engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, upgrade: bool = True) -> Database:
@@ -38,8 +43,16 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self.sessions() as session, session.begin():
+        with self._serialized(), self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _serialized(self) -> Iterator[None]:
+        if self._writer is None:
+            yield
+            return
+        with self._writer:
+            yield
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to ``revision`` (idempotent)."""
