@@ -330,6 +330,58 @@ def run_peer(queries: list[str], articles: list[MatchArticle], sample: int) -> d
     }
 
 
+# --- preview: 50,000 stored articles ------------------------------------------------------
+
+
+def measure_preview(articles_count: int, queries_count: int) -> dict[str, float]:
+    """Preview latency over ``articles_count`` recent articles, against tantivy searching the
+    same articles (indexed once, in RAM) for the same queries."""
+    from datetime import UTC, datetime, timedelta
+
+    from tidings.alerts.preview import RecentArticles
+    from tidings.clock import FrozenClock
+
+    rng = random.Random(SEED + 1)
+    world = make_world(rng)
+    now = datetime(2018, 6, 10, tzinfo=UTC)
+    recent = RecentArticles(FrozenClock(now))
+    articles = [make_article(world, rng, n) for n in range(1, articles_count + 1)]
+    start = time.perf_counter()
+    for n, article in enumerate(articles):
+        recent.add(article, now - timedelta(seconds=n))
+    load = time.perf_counter() - start
+    queries = [make_alert(world, rng) for _ in range(queries_count)]
+    ours = [_timed(lambda q=q: recent.preview(q).total) for q in queries]
+    schema = _peer_schema()
+    index = tantivy.Index(schema)
+    writer = index.writer(heap_size=200_000_000, num_threads=1)
+    for article in articles:
+        writer.add_document(_peer_document(article))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    searcher = index.searcher()
+    peer = [
+        _timed(lambda q=q: searcher.search(peer_query(schema, parse(q)), 20).count) for q in queries
+    ]
+    return {
+        "preview_articles": articles_count,
+        "preview_load_s": load,
+        "preview_p50_ms": 1000 * statistics.median(t for t, _ in ours),
+        "preview_p99_ms": 1000 * statistics.quantiles([t for t, _ in ours], n=100)[98],
+        "preview_max_ms": 1000 * max(t for t, _ in ours),
+        "peer_p50_ms": 1000 * statistics.median(t for t, _ in peer),
+        "peer_p99_ms": 1000 * statistics.quantiles([t for t, _ in peer], n=100)[98],
+        "same_totals": sum(a[1] == b[1] for a, b in zip(ours, peer, strict=True)) / len(queries),
+    }
+
+
+def _timed(run):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    value = run()
+    return time.perf_counter() - start, value
+
+
 # --- driver ---------------------------------------------------------------------------------
 
 
@@ -378,12 +430,18 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=2000, help="articles matched per size")
     parser.add_argument("--batch", type=int, default=200, help="peer micro-batch size (articles)")
     parser.add_argument("--sample", type=int, default=20000, help="peer alerts sampled at most")
+    parser.add_argument("--preview-articles", type=int, default=50_000, help="0 skips the preview")
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--preview-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.articles, args.batch, args.sample = "10000,100000", 500, 100, 5000
+        args.preview_articles = 10_000
     if args.one_size:
         print(json.dumps(measure(args.one_size, args.articles, args.batch, args.sample)))
+        return
+    if args.preview_only:
+        print(json.dumps(measure_preview(args.preview_articles, 300)))
         return
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
@@ -403,6 +461,23 @@ def main() -> None:
         results.append(json.loads(output.strip().splitlines()[-1]))
         print(f"measured {size:,} alerts", file=sys.stderr)
     report(results)
+    if args.preview_articles:
+        command = [
+            sys.executable,
+            __file__,
+            "--preview-only",
+            "--preview-articles",
+            str(args.preview_articles),
+        ]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        preview = json.loads(output.strip().splitlines()[-1])
+        print(
+            f"preview over {preview['preview_articles']:,} articles: p50 {preview['preview_p50_ms']:.1f} ms, "
+            f"p99 {preview['preview_p99_ms']:.1f} ms, max {preview['preview_max_ms']:.1f} ms (target <= 200 ms); "
+            f"tantivy searching the same: p50 {preview['peer_p50_ms']:.2f} ms, p99 {preview['peer_p99_ms']:.2f} ms; "
+            f"same totals on {100 * preview['same_totals']:.0f}% of queries"
+        )
+        print(json.dumps(preview))
 
 
 if __name__ == "__main__":

@@ -80,7 +80,9 @@ class RecentArticles:
         title, text = analyze(article.title), analyze(article.text)
         blob = zlib.compress(f"{' '.join(title)}\n{' '.join(text)}".encode(), 1)
         at = as_utc(stored_at).timestamp()  # type: ignore[union-attr]
-        self._add_analysed(article.id, at, blob, url_host_path(article.url), article.language)
+        self._append(
+            article.id, at, blob, url_host_path(article.url), article.language, title, text
+        )
 
     def load(self, db: Database, *, days: int = DEFAULT_DAYS, batch: int = 2000) -> int:
         """Index the stored articles of the last ``days`` days, oldest first; return how many."""
@@ -121,27 +123,25 @@ class RecentArticles:
         keep = sorted(self._window(days))
         old = (self._ids, self._times, self._texts, self._sites, self._languages)
         self.__init__(self.clock)  # type: ignore[misc]
+        ids, times, texts, sites, languages = old
         for position in keep:
-            ids, times, texts, sites, languages = old
-            self._add_analysed(
-                ids[position],
-                times[position],
-                texts[position],
-                sites[position],
-                languages[position],
-            )
+            title, _, text = zlib.decompress(texts[position]).decode().partition("\n")
+            site, language = sites[position], languages[position]
+            blob, at = texts[position], times[position]
+            self._append(ids[position], at, blob, site, language, title.split(), text.split())
         return len(old[0]) - len(keep)
 
-    def _add_analysed(
+    def _append(
         self,
         article_id: int | str,
         at: float,
         blob: bytes,
         site: tuple[str, str],
         language: str | None,
+        title: list[str],
+        text: list[str],
     ) -> None:
-        title, _, text = zlib.decompress(blob).decode().partition("\n")
-        self._index(len(self._ids), title.split(), text.split(), site[0], language)
+        self._index(len(self._ids), title, text, site[0], language)
         self._ids.append(article_id)
         self._times.append(at)
         self._texts.append(blob)
@@ -151,10 +151,8 @@ class RecentArticles:
     def _index(
         self, position: int, title: list[str], text: list[str], host: str, language: str | None
     ) -> None:
-        for token in set(title).union(text, field_tokens(host, language)):
-            self._postings.setdefault(token, array("I")).append(position)
-        for token in set(title):
-            self._title_postings.setdefault(token, array("I")).append(position)
+        _post(self._postings, set(title).union(text, field_tokens(host, language)), position)
+        _post(self._title_postings, set(title), position)
 
     def _window(self, days: int) -> set[int]:
         cutoff = (self.clock() - timedelta(days=days)).timestamp()
@@ -217,6 +215,15 @@ class RecentArticles:
         host, path = program[1], program[2]
         candidates = within.intersection(self._postings.get("site:" + host, ()))
         return {p for p in candidates if site_matches(host, path, *self._sites[p])}
+
+
+def _post(postings: dict[str, array[int]], tokens: Iterable[str], position: int) -> None:
+    for token in tokens:
+        posting = postings.get(token)
+        if posting is None:
+            postings[token] = array("I", (position,))
+        else:
+            posting.append(position)
 
 
 def _cost(program: Program) -> int:
