@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tidings.articles import stories
 from tidings.articles.stories import (
     THRESHOLD,
     StoryIndex,
@@ -223,3 +224,27 @@ def test_story_sources_are_one_name_per_site(db: Database) -> None:
         )
         index.assign(session, store(session, "https://daily.example/a", "assad_kim_outlet_rewrite"))
         assert story_sources(session, story) == ["Oneindia", "daily.example"]
+
+
+def test_a_row_committed_out_of_id_order_is_found_by_the_tail_rescan(db: Database) -> None:
+    index = StoryIndex(clock=FrozenClock(NOW))
+    with db.session() as session:
+        late = store(session, "https://late.example/un", "un_report_chemical_weapons")
+        index.assign(session, store(session, "https://agency.example/a", "assad_kim_agency"))
+    # Another worker finishes the lower-id article only now.
+    minhash = text_minhash(text("un_report_chemical_weapons"))
+    assert minhash is not None
+    with db.session() as session:
+        naive = NOW.replace(tzinfo=None)
+        story = Story(title="UN report", first_seen_at=naive, updated_at=naive)
+        session.add(story)
+        session.flush()
+        row = session.get(Article, late.id)
+        assert row is not None
+        row.story_id, row.minhash = story.id, minhash_bytes(minhash)
+    with db.session() as session:
+        for _ in range(stories.RESCAN_EVERY - 2):
+            index.refresh(session)
+        assert late.id not in index.entries
+        copy = store(session, "https://copy.example/un", "un_report_chemical_weapons")
+        assert index.assign(session, copy) == story.id
