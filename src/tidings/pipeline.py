@@ -19,19 +19,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidings.articles.boilerplate import learn_and_strip
 from tidings.articles.extract import ExtractedArticle, ExtractionError
 from tidings.articles.stories import StoryIndex
-from tidings.clock import Clock, naive_utc, utcnow
+from tidings.clock import Clock, as_utc, naive_utc, utcnow
 from tidings.config import Settings
 from tidings.sources.discovery import article_links
 from tidings.sources.feeds import FeedEntry, FeedError, ParsedFeed, parse_feed
 from tidings.sources.http import Fetcher, FetchError, FetchResult
 from tidings.sources.schedule import backoff_interval, next_interval
+from tidings.sources.websub import subscribe_source
 from tidings.store.claims import release_claim, renew_claim
 from tidings.store.db import Database
 from tidings.store.models import Article, FetchAttempt, Source, SourceEntry
@@ -93,7 +94,24 @@ class Pipeline:
         except (FetchError, FeedError, ExtractionError) as exc:
             report.ok, report.error = False, str(exc)
             self._finish(source, report, attempt_id, error=exc)
+            return report
+        if feed is not None and feed.hub_url:
+            self._keep_subscribed(source_id)
         return report
+
+    def _keep_subscribed(self, source_id: int) -> None:
+        """Subscribe at the feed's WebSub hub, and again before the lease runs out.
+
+        Polling goes on regardless: pushes only make a source due sooner.
+        """
+        with self.db.session() as session:
+            source = session.get(Source, source_id)
+            if source is None or not websub_due(source, self.clock()):
+                return
+        try:
+            subscribe_source(self.db, self.fetcher, source_id, base_url=self.settings.base_url)
+        except FetchError as exc:
+            log.warning("websub subscribe failed", extra={"source_id": source_id, "error": str(exc)})
 
     def _list_pages(self, source: Source) -> tuple[FetchResult, list[PageRef], ParsedFeed | None]:
         """Fetch the source itself and list the article pages it points at."""
@@ -338,6 +356,32 @@ class Pipeline:
             if feed is not None:
                 values.update(_feed_details(source, feed))
         return values
+
+
+def websub_due(source: Source, now: datetime) -> bool:
+    """Subscribe when never subscribed (no secret) or when the lease ends within a day.
+
+    A secret without a lease is a subscription the hub has not verified yet: wait for it.
+    """
+    if source.websub_secret is None:
+        return True
+    lease = as_utc(source.websub_lease_until)
+    return lease is not None and lease - now < timedelta(days=1)
+
+
+def mark_pushed(db: Database, clock: Clock = utcnow) -> Callable[[int, bytes, Any], None]:
+    """What a verified WebSub push does: the source becomes due now, and a worker fetches it
+    (a conditional GET, so an unchanged feed costs one small request)."""
+
+    def on_push(source_id: int, body: bytes, headers: Any) -> None:
+        with db.session() as session:
+            session.execute(
+                update(Source).where(Source.id == source_id)
+                .values(next_check_at=naive_utc(clock()))
+            )
+        log.info("websub push", extra={"source_id": source_id, "bytes": len(body)})
+
+    return on_push
 
 
 def identity(extracted: ExtractedArticle) -> str:

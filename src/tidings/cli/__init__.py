@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "articles": "tidings.cli.articles",
     "fetch": "tidings.cli.fetch",
     "worker": "tidings.cli.worker",
+    "web": "tidings.cli.web",
     "demo": "tidings.cli.demo",
     "match": "tidings.cli.match",
 }
