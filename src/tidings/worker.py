@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 
@@ -30,6 +31,8 @@ from tidings.store.db import Database
 from tidings.store.models import Source
 
 log = logging.getLogger("tidings.worker")
+
+Task = Callable[[], int]  # does the work that is due; returns how much it did
 
 
 def _ignore_sigint() -> None:
@@ -75,6 +78,7 @@ class Worker:
         fetcher: Fetcher | None = None,
         extractor: Extractor | None = None,
         after_store: list[ArticleHook] | None = None,
+        tasks: list[Task] | None = None,
     ) -> None:
         self.settings, self.db, self.clock = settings, db, clock
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -83,6 +87,8 @@ class Worker:
         self.extractor = extractor or Extractor(settings.extract_processes)
         self.sources_pool = ThreadPoolExecutor(settings.fetch_concurrency, "source")
         self.page_pool = ThreadPoolExecutor(settings.fetch_concurrency * 2, "page")
+        # Other due work (deliveries, digests) that each pass of the loop also runs.
+        self.tasks: list[Task] = list(tasks or [])
         stories = StoryIndex(clock=clock)
         self.pipeline = Pipeline(
             settings=settings, db=db, fetcher=self.fetcher, extract=self.extractor,
@@ -98,12 +104,15 @@ class Worker:
             )
 
     def run_once(self, stop: threading.Event | None = None) -> list[CheckReport]:
-        """Check every source that is due now, then return what happened to each."""
+        """Check every source that is due now and run the other due tasks; return what
+        happened to each source."""
         reports: list[CheckReport] = []
         batch = self.settings.fetch_concurrency
         while not (stop and stop.is_set()) and (ids := self.claim(batch)):
             futures = [self.sources_pool.submit(self.pipeline.check_source, i) for i in ids]
             reports += [f.result() for f in futures]
+        for task in self.tasks:
+            task()
         return reports
 
     def run(self, stop: threading.Event, *, idle_poll: float = 1.0) -> None:

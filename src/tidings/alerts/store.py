@@ -48,9 +48,10 @@ def create_alert(
     *,
     user_id: int | None,
     query: str,
+    topic_id: int | None = None,
     max_alerts: int = 1000,
     mode: str = "quick",
-    channels: Sequence[str] | None = None,
+    channels: Sequence[int] | None = None,
     clock: Clock = utcnow,
 ) -> Alert:
     """Add a reader's alert.  ``QueryError`` for a bad query, ``AlertLimitError`` past the cap
@@ -63,6 +64,7 @@ def create_alert(
     now = naive_utc(clock())
     alert = Alert(
         user_id=user_id,
+        topic_id=topic_id,
         query=query,
         mode=mode,
         channels=list(channels) if channels is not None else None,
@@ -81,7 +83,7 @@ def update_alert(
     *,
     query: str | None = None,
     mode: str | None = None,
-    channels: Sequence[str] | None = None,
+    channels: Sequence[int] | None = None,
     clock: Clock = utcnow,
 ) -> Alert:
     """Change an alert's query, mode or channels (a query change reaches every engine)."""

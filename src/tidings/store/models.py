@@ -6,6 +6,7 @@ Times are stored as UTC.  SQLite hands them back naive; use ``tidings.clock.as_u
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -143,7 +144,11 @@ class Article(Base):
 
 
 class User(Base):
-    """A reader (or admin).  Delivery settings arrive with the delivery issue."""
+    """A reader (or admin) and their time settings.
+
+    Times of day are local to ``timezone`` (IANA) and stored as "HH:MM" text; quiet hours
+    may cross midnight (22:00–07:00).  ``quick_budget_per_hour`` None means unlimited.
+    """
 
     __tablename__ = "users"
 
@@ -151,11 +156,22 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str | None] = mapped_column(Text)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    digest_time: Mapped[str] = mapped_column(String(5), default="07:30")
+    weekly_day: Mapped[int] = mapped_column(Integer, default=0)  # 0 = Monday
+    quiet_start: Mapped[str | None] = mapped_column(String(5))
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    quick_budget_per_hour: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Alert(Base):
-    """A reader's standing alert: a query in the alert language and how to deliver matches."""
+    """A standing alert: a query in the alert language and how to deliver its matches.
+
+    A reader's own alert has ``user_id``; a topic's alert has ``topic_id`` (and no user): its
+    matches go to the topic's followers.  ``channels`` lists channel ids to deliver quick
+    alerts on; None means all of the reader's channels.
+    """
 
     __tablename__ = "alerts"
 
@@ -163,9 +179,12 @@ class Alert(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    topic_id: Mapped[int | None] = mapped_column(
+        ForeignKey("topics.id", ondelete="CASCADE"), index=True
+    )
     query: Mapped[str] = mapped_column(Text)
     mode: Mapped[str] = mapped_column(String(8), default="quick")  # quick | daily | weekly
-    channels: Mapped[list[str] | None] = mapped_column(JSON)
+    channels: Mapped[list[int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
@@ -184,3 +203,167 @@ class AlertChange(Base):
     op: Mapped[str] = mapped_column(String(8))  # upsert | delete
     query: Mapped[str | None] = mapped_column(Text)
     changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Topic(Base):
+    """A curated alert readers follow (a publisher's section, a beat).  Its query lives in
+    the ``Alert`` row whose ``topic_id`` is this topic."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class TopicFollow(Base):
+    """A reader follows a topic, quick or in the digest."""
+
+    __tablename__ = "topic_follows"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[int] = mapped_column(
+        ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    mode: Mapped[str] = mapped_column(String(8), default="quick")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Channel(Base):
+    """Where a reader's alerts go: ``email`` | ``apprise`` | ``webhook`` | ``webpush``.
+
+    ``config`` holds what the channel class needs (address; Apprise URL; webhook URL and
+    secret; a browser's push subscription).  A web push channel is one device: ``endpoint``
+    is its push endpoint (unique), ``last_seen_at`` when the browser last re-registered it.
+    """
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    endpoint: Mapped[str | None] = mapped_column(Text, unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Digest(Base):
+    """One digest of one reader: everything routed to it in ``(window_start, cutoff]``.
+
+    The cutoff of the latest digest is where the next window starts: no gap, no overlap.
+    An empty digest is recorded (the schedule moves on) but not sent (``sent`` False).
+    """
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(8))  # daily | weekly
+    window_start: Mapped[datetime | None] = mapped_column(DateTime)
+    cutoff: Mapped[datetime] = mapped_column(DateTime)
+    notification_count: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "mode", "cutoff"),
+        Index("ix_digests_user_mode_cutoff", "user_id", "mode", "cutoff"),
+    )
+
+
+class Notification(Base):
+    """One inbox item: a story for a reader (at most one per reader per story), or a digest.
+
+    ``alert_ids`` lists every alert of the reader that matched; later articles of the story
+    attach (``also_reported_by`` grows) instead of notifying again.  ``route`` is where it
+    went: ``quick`` (channels now), ``held`` (quiet hours, until ``hold_until``) or
+    ``digest`` (daily/weekly, or past the hourly budget); ``digest_id`` once a digest took it.
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8), default="story")  # story | digest | broadcast
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    byline: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[datetime | None] = mapped_column(DateTime)
+    snippet: Mapped[str | None] = mapped_column(Text)
+    snippet_html: Mapped[str | None] = mapped_column(Text)
+    alert_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    terms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    also_reported_by: Mapped[int] = mapped_column(Integer, default=0)
+    mode: Mapped[str] = mapped_column(String(8), default="quick")  # quick | daily | weekly
+    route: Mapped[str] = mapped_column(String(8), default="quick")  # quick | held | digest
+    hold_until: Mapped[datetime | None] = mapped_column(DateTime)
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
+    clicked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "story_id"),
+        Index("ix_notifications_inbox", "user_id", "cleared_at", "id"),
+        Index("ix_notifications_digest", "user_id", "route", "digest_id", "created_at"),
+    )
+
+
+class Delivery(Base):
+    """One notification (or digest) to one channel: the outbox row a worker claims.
+
+    Written in the same transaction as its notification.  ``key`` makes a replayed step a
+    no-op (unique: ``n{notification}:c{channel}`` or ``d{digest}:c{channel}``).  Status:
+    ``pending`` → ``sent`` | ``failed`` (permanent error, or attempts exhausted).
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    notification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+
+class DeliveryAttempt(Base):
+    """Every attempt to send a delivery, kept."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    worker: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(
+        String(16), default="running"
+    )  # running | ok | temporary | permanent
+    error: Mapped[str | None] = mapped_column(Text)
