@@ -36,9 +36,9 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Executable, delete, select, update
+from sqlalchemy import Executable, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from tidings.store.models import BoilerplateBlock, Source
@@ -48,9 +48,14 @@ SHARE = 0.1
 WINDOW = 200
 
 _DIGITS = re.compile(r"\d+")
+# Core tables: these statements run on the session's connection, skipping the ORM's
+# per-statement bookkeeping (they touch no loaded objects; ``Source.pages_seen`` of a Source
+# already loaded in the session is not refreshed).
+_BLOCKS = cast(Table, BoilerplateBlock.__table__)
+_SOURCES = cast(Table, Source.__table__)
 _ADD_A_PAGE: dict[str, Any] = {
-    "index_elements": [BoilerplateBlock.source_id, BoilerplateBlock.block_hash],
-    "set_": {"pages": BoilerplateBlock.pages + 1},
+    "index_elements": [_BLOCKS.c.source_id, _BLOCKS.c.block_hash],
+    "set_": {"pages": _BLOCKS.c.pages + 1},
 }
 
 
@@ -86,15 +91,16 @@ def learn(session: Session, source_id: int, keys: Iterable[str]) -> int:
     The source row is updated first: on PostgreSQL its row lock orders concurrent learners of
     one source (no deadlock between their block upserts); SQLite serialises writers anyway.
     """
-    pages_seen = session.execute(
-        update(Source)
-        .where(Source.id == source_id)
-        .values(pages_seen=Source.pages_seen + 1)
-        .returning(Source.pages_seen)
+    connection = session.connection()
+    pages_seen = connection.execute(
+        update(_SOURCES)
+        .where(_SOURCES.c.id == source_id)
+        .values(pages_seen=_SOURCES.c.pages_seen + 1)
+        .returning(_SOURCES.c.pages_seen)
     ).scalar_one()
     rows = [{"source_id": source_id, "block_hash": key, "pages": 1} for key in keys]
     if rows:
-        session.execute(_add_a_page(session.get_bind().dialect.name), rows)
+        connection.execute(_add_a_page(connection.dialect.name), rows)
     if pages_seen >= WINDOW:
         pages_seen = _decay(session, source_id)
     return int(pages_seen)
@@ -107,37 +113,30 @@ def _add_a_page(dialect: str) -> Executable:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(BoilerplateBlock).on_conflict_do_update(**_ADD_A_PAGE)
+        return pg_insert(_BLOCKS).on_conflict_do_update(**_ADD_A_PAGE)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(BoilerplateBlock).on_conflict_do_update(**_ADD_A_PAGE)
+    return sqlite_insert(_BLOCKS).on_conflict_do_update(**_ADD_A_PAGE)
 
 
 def _decay(session: Session, source_id: int) -> int:
     """Halve every count of the source, forgetting blocks that reach zero."""
-    session.execute(
-        update(BoilerplateBlock)
-        .where(BoilerplateBlock.source_id == source_id)
-        .values(pages=BoilerplateBlock.pages // 2)
+    connection = session.connection()
+    mine = _BLOCKS.c.source_id == source_id
+    connection.execute(update(_BLOCKS).where(mine).values(pages=_BLOCKS.c.pages // 2))
+    connection.execute(delete(_BLOCKS).where(mine, _BLOCKS.c.pages <= 0))
+    halved = connection.execute(
+        update(_SOURCES)
+        .where(_SOURCES.c.id == source_id)
+        .values(pages_seen=_SOURCES.c.pages_seen // 2)
+        .returning(_SOURCES.c.pages_seen)
     )
-    session.execute(
-        delete(BoilerplateBlock).where(
-            BoilerplateBlock.source_id == source_id, BoilerplateBlock.pages <= 0
-        )
-    )
-    return int(
-        session.execute(
-            update(Source)
-            .where(Source.id == source_id)
-            .values(pages_seen=Source.pages_seen // 2)
-            .returning(Source.pages_seen)
-        ).scalar_one()
-    )
+    return int(halved.scalar_one())
 
 
 def _pages_seen(session: Session, source_id: int) -> int:
-    value = session.scalar(select(Source.pages_seen).where(Source.id == source_id))
-    return int(value or 0)
+    query = select(_SOURCES.c.pages_seen).where(_SOURCES.c.id == source_id)
+    return int(session.connection().execute(query).scalar() or 0)
 
 
 def threshold(pages_seen: int, min_pages: int) -> int:
@@ -151,11 +150,11 @@ def boilerplate_keys(
     """Which of ``keys`` are boilerplate for the source."""
     if not keys or pages_seen < min_pages:  # no block can have reached the threshold yet
         return set()
-    rows = session.execute(
-        select(BoilerplateBlock.block_hash).where(
-            BoilerplateBlock.source_id == source_id,
-            BoilerplateBlock.block_hash.in_(keys),
-            BoilerplateBlock.pages >= threshold(pages_seen, min_pages),
+    rows = session.connection().execute(
+        select(_BLOCKS.c.block_hash).where(
+            _BLOCKS.c.source_id == source_id,
+            _BLOCKS.c.block_hash.in_(keys),
+            _BLOCKS.c.pages >= threshold(pages_seen, min_pages),
         )
     )
     return set(rows.scalars())

@@ -28,12 +28,12 @@ import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from tidings.alerts.analysis import analyze
@@ -87,7 +87,10 @@ def minhash_from_bytes(data: bytes) -> LeanMinHash:
     return LeanMinHash(seed=_SEED, hashvalues=values, scheme=_SCHEME)
 
 
-_ASSIGNED = (Article.story_id.is_not(None), Article.minhash.is_not(None))
+# Core tables: the index's queries run on the session's connection, without ORM bookkeeping.
+_ARTICLES = cast(Table, Article.__table__)
+_STORIES = cast(Table, Story.__table__)
+_ASSIGNED = (_ARTICLES.c.story_id.is_not(None), _ARTICLES.c.minhash.is_not(None))
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,16 @@ class StoryIndex:
     def assign(self, session: Session, article: Article) -> int:
         """The story of ``article``: its own if it has one, else a near-duplicate's, else new.
 
-        Computes and stores the article's MinHash; flushes the session.
+        Computes and sets the article's MinHash (written with the article at the next flush;
+        the session is flushed here only if the article has no id yet).
         """
         minhash = text_minhash(article.text or article.title or "")
         article.minhash = minhash_bytes(minhash) if minhash is not None else None
+        if article.id is None:
+            session.flush()
         if article.story_id is None:
             self.refresh(session)
             article.story_id = self._join_or_start(session, article, minhash)
-        session.flush()
         self._remember(article, minhash)
         return article.story_id
 
@@ -132,10 +137,11 @@ class StoryIndex:
         story_id = self.nearest_story(minhash) if minhash is not None else None
         if story_id is not None and _join(session, story_id, now):
             return story_id
-        story = Story(title=article.title, first_seen_at=now, updated_at=now, article_count=1)
-        session.add(story)
-        session.flush()
-        return story.id
+        values = {"title": article.title, "first_seen_at": now, "updated_at": now}
+        created = session.connection().execute(
+            insert(_STORIES).values(article_count=1, **values).returning(_STORIES.c.id)
+        )
+        return int(created.scalar_one())
 
     def nearest_story(self, minhash: LeanMinHash) -> int | None:
         """The story of the most similar recent article, if similar enough."""
@@ -157,21 +163,28 @@ class StoryIndex:
         self.refreshes += 1
         if self.last_seen_id and self.refreshes % RESCAN_EVERY == 0:
             self._rescan_tail(session, cutoff)
-        self._load(session, Article.id > self.last_seen_id, Article.fetched_at >= cutoff)
+        self._load(session, _ARTICLES.c.id > self.last_seen_id, _ARTICLES.c.fetched_at >= cutoff)
         self._expire(cutoff)
 
     def _rescan_tail(self, session: Session, cutoff: datetime) -> None:
         low = max(0, self.last_seen_id - RESCAN_IDS)
-        ids = session.scalars(
-            select(Article.id).where(*_ASSIGNED, Article.id > low, Article.fetched_at >= cutoff)
+        ids = (
+            session.connection()
+            .execute(
+                select(_ARTICLES.c.id).where(
+                    *_ASSIGNED, _ARTICLES.c.id > low, _ARTICLES.c.fetched_at >= cutoff
+                )
+            )
+            .scalars()
         )
         unseen = [i for i in ids if i not in self.entries]
         for start in range(0, len(unseen), _BATCH):
-            self._load(session, Article.id.in_(unseen[start : start + _BATCH]))
+            self._load(session, _ARTICLES.c.id.in_(unseen[start : start + _BATCH]))
 
     def _load(self, session: Session, *where: ColumnElement[bool]) -> None:
-        columns = (Article.id, Article.story_id, Article.minhash, Article.fetched_at)
-        rows = session.execute(select(*columns).where(*_ASSIGNED, *where).order_by(Article.id))
+        c = _ARTICLES.c
+        query = select(c.id, c.story_id, c.minhash, c.fetched_at).where(*_ASSIGNED, *where)
+        rows = session.connection().execute(query.order_by(c.id))
         for article_id, story_id, data, fetched_at in rows:
             if article_id not in self.entries and story_id is not None and data is not None:
                 self._add(article_id, story_id, minhash_from_bytes(data), fetched_at)
@@ -204,11 +217,11 @@ class StoryIndex:
 def _join(session: Session, story_id: int, now: datetime) -> bool:
     """Count one more article for the story; False if the story is not there (a rolled-back
     transaction of this worker may have left it in the index)."""
-    result = session.execute(
-        update(Story)
-        .where(Story.id == story_id)
-        .values(article_count=Story.article_count + 1, updated_at=now)
-        .returning(Story.id)
+    result = session.connection().execute(
+        update(_STORIES)
+        .where(_STORIES.c.id == story_id)
+        .values(article_count=_STORIES.c.article_count + 1, updated_at=now)
+        .returning(_STORIES.c.id)
     )
     return result.scalar_one_or_none() is not None
 
