@@ -382,6 +382,46 @@ def _timed(run):  # type: ignore[no-untyped-def]
     return time.perf_counter() - start, value
 
 
+# --- a worker's start: the index built from the database ------------------------------------
+
+
+def measure_db_load(size: int, url: str | None) -> dict[str, float]:
+    """Time ``SyncedAlertIndex.load()`` over ``size`` stored alerts (SQLite file by default)."""
+    import tempfile
+    from datetime import datetime
+
+    from sqlalchemy import insert
+
+    from tidings.alerts.store import SyncedAlertIndex
+    from tidings.store.db import Database
+    from tidings.store.models import Alert
+
+    rng = random.Random(SEED)
+    world = make_world(rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(url or f"sqlite:///{tmp}/alerts.db")
+        db.upgrade()
+        now = datetime(2018, 6, 3)
+        with db.engine.begin() as conn:
+            for start in range(0, size, 50_000):
+                rows = [
+                    {
+                        "query": make_alert(world, rng),
+                        "mode": "quick",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for _ in range(start, min(size, start + 50_000))
+                ]
+                conn.execute(insert(Alert), rows)
+        start = time.perf_counter()
+        engine = SyncedAlertIndex(db)
+        loaded = engine.load()
+        seconds = time.perf_counter() - start
+        db.dispose()
+    return {"db_alerts": loaded, "db_load_s": seconds, "db": (url or "sqlite").split(":")[0]}
+
+
 # --- driver ---------------------------------------------------------------------------------
 
 
@@ -433,12 +473,21 @@ def main() -> None:
     parser.add_argument("--preview-articles", type=int, default=50_000, help="0 skips the preview")
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--preview-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--db-load", type=int, default=0, help="also time building N alerts from a database"
+    )
+    parser.add_argument(
+        "--db-url", default=None, help="database for --db-load (default: a SQLite file)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.articles, args.batch, args.sample = "10000,100000", 500, 100, 5000
         args.preview_articles = 10_000
     if args.one_size:
         print(json.dumps(measure(args.one_size, args.articles, args.batch, args.sample)))
+        return
+    if args.db_load:
+        print(json.dumps(measure_db_load(args.db_load, args.db_url)))
         return
     if args.preview_only:
         print(json.dumps(measure_preview(args.preview_articles, 300)))
