@@ -11,6 +11,30 @@ URGENCIES = ("very-low", "low", "normal", "high")
 
 
 @dataclass(frozen=True)
+class DigestStory:
+    """One story in a digest email.  ``see_section`` names the section that shows it in full
+    when it is only referenced here (a story matched by several alerts is shown once)."""
+
+    title: str
+    url: str = ""
+    source: str = ""
+    byline: str = ""
+    published: datetime | None = None
+    snippet: str = ""
+    snippet_html: str = ""
+    also_reported_by: int = 0
+    see_section: str = ""
+
+
+@dataclass(frozen=True)
+class DigestSection:
+    """The stories one alert (or followed topic) brought into a digest."""
+
+    heading: str
+    stories: tuple[DigestStory, ...] = ()
+
+
+@dataclass(frozen=True)
 class Message:
     """One notification as the channels see it.
 
@@ -32,6 +56,10 @@ class Message:
     also_reported_by: int = 0
     kind: str = "quick"
     urgency: str = "normal"
+    # A digest email carries its stories grouped by alert; the email template renders them.
+    sections: tuple[DigestSection, ...] = ()
+    # Per-reader one-click unsubscribe link (RFC 8058); overrides the channel's own.
+    unsubscribe_url: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

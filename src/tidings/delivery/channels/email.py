@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
@@ -98,21 +101,84 @@ def templates() -> jinja2.Environment:
 
 
 def render(message: Message, unsubscribe_url: str | None) -> tuple[str, str]:
-    """(plain text, HTML) for one message."""
-    meta = " · ".join(
-        part
-        for part in (
-            message.source,
-            f"by {message.byline}" if message.byline else "",
-            message.published.strftime("%Y-%m-%d %H:%M %Z").strip() if message.published else "",
-        )
-        if part
-    )
-    context = {"m": message, "meta": meta, "unsubscribe_url": unsubscribe_url}
+    """(plain text, HTML) for one message; a digest (a message with ``sections``) is grouped."""
+    context = {
+        "m": message,
+        "meta": meta_line(message.source, message.byline, message.published),
+        "meta_line": meta_line,
+        "unsubscribe_url": unsubscribe_url,
+    }
+    name = "digest" if message.sections else "message"
     env = templates()
-    return env.get_template("message.txt").render(context), env.get_template("message.html").render(
-        context
+    return (
+        env.get_template(f"{name}.txt").render(context),
+        env.get_template(f"{name}.html").render(context),
     )
+
+
+def meta_line(source: str, byline: str, published: datetime | None) -> str:
+    """ "Oneindia · by Shubham · 2018-06-03 09:30 UTC" (the parts that are known)."""
+    when = published.strftime("%Y-%m-%d %H:%M %Z").strip() if published else ""
+    return " · ".join(part for part in (source, f"by {byline}" if byline else "", when) if part)
+
+
+class SmtpConnections:
+    """SMTP sessions kept open and reused across messages, one per thread.
+
+    Opening a session (TCP, EHLO, STARTTLS, AUTH) costs more than handing over a message, so
+    a sender of many emails keeps it.  A session the server has since closed is reopened once.
+    """
+
+    def __init__(self, server: SmtpServer, ssl_context: ssl.SSLContext, timeout: float) -> None:
+        self.server, self.ssl_context, self.timeout = server, ssl_context, timeout
+        self._local = threading.local()
+
+    def send(self, email: EmailMessage) -> None:
+        try:
+            self._session().send_message(email)
+        except smtplib.SMTPServerDisconnected:
+            self._drop()
+            self._session().send_message(email)
+        except OSError:
+            self._drop()
+            raise
+
+    def _session(self) -> smtplib.SMTP:
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        if smtp is None:
+            smtp = self._local.smtp = self.server.open(self.ssl_context, self.timeout)
+        return smtp
+
+    def _drop(self) -> None:
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            smtp.close()
+
+    def close(self) -> None:
+        """Quit this thread's session (other threads' sessions close with their sockets)."""
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.quit()
+
+
+_shared_lock = threading.Lock()
+_shared: dict[str, SmtpConnections] = {}
+
+
+def shared_smtp(settings: Settings) -> SmtpConnections:
+    """The process's reusable sessions to ``TIDINGS_SMTP_URL`` (what stored channels send with)."""
+    with _shared_lock:
+        connections = _shared.get(settings.smtp_url)
+        if connections is None:
+            server = SmtpServer.parse(settings.smtp_url)
+            context = ssl.create_default_context()
+            connections = _shared[settings.smtp_url] = SmtpConnections(
+                server, context, DELIVERY_TIMEOUT
+            )
+        return connections
 
 
 class EmailChannel(Channel):
@@ -129,8 +195,10 @@ class EmailChannel(Channel):
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock = utcnow,
         timeout: float = DELIVERY_TIMEOUT,
+        connections: SmtpConnections | None = None,
     ) -> None:
         self.address = address
+        self.connections = connections
         self.settings = settings
         self.unsubscribe_url = unsubscribe_url
         self.ssl_context = ssl_context or ssl.create_default_context()
@@ -140,7 +208,15 @@ class EmailChannel(Channel):
     @classmethod
     def from_config(cls, config: dict[str, Any], settings: Settings) -> Self:
         address = required(config, "address", cls.kind)
-        return cls(address, settings, unsubscribe_url=config.get("unsubscribe_url"))
+        connections = None
+        with contextlib.suppress(ValueError):  # a bad URL is reported when sending
+            connections = shared_smtp(settings) if settings.smtp_url else None
+        return cls(
+            address,
+            settings,
+            unsubscribe_url=config.get("unsubscribe_url"),
+            connections=connections,
+        )
 
     def compose(self, message: Message) -> EmailMessage:
         """The whole email: headers, a plain-text part and an HTML alternative."""
@@ -152,12 +228,13 @@ class EmailChannel(Channel):
         email["Date"] = format_datetime(self.clock())
         email["Message-ID"] = make_msgid("tidings", domain=sender.rpartition("@")[2])
         email["Auto-Submitted"] = "auto-generated"
-        if self.unsubscribe_url:
+        unsubscribe_url = message.unsubscribe_url or self.unsubscribe_url
+        if unsubscribe_url:
             email["List-Unsubscribe"] = (
-                f"<{self.unsubscribe_url}>, <mailto:{sender}?subject=unsubscribe>"
+                f"<{unsubscribe_url}>, <mailto:{sender}?subject=unsubscribe>"
             )
             email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        plain, html = render(message, self.unsubscribe_url)
+        plain, html = render(message, unsubscribe_url)
         email.set_content(plain)
         email.add_alternative(html, subtype="html")
         return email
@@ -167,13 +244,19 @@ class EmailChannel(Channel):
             raise DeliveryError.temporary("email is not configured: set TIDINGS_SMTP_URL")
         email = self.compose(message)
         try:
-            server = SmtpServer.parse(self.settings.smtp_url)
-            with server.open(self.ssl_context, self.timeout) as smtp:
-                smtp.send_message(email)
+            self._hand_over(email)
         except smtplib.SMTPRecipientsRefused as exc:
             raise refused(self.address, exc) from exc
         except (OSError, smtplib.SMTPException, ValueError) as exc:
             raise DeliveryError.temporary(f"SMTP handover failed: {exc!r}") from exc
+
+    def _hand_over(self, email: EmailMessage) -> None:
+        if self.connections is not None:
+            self.connections.send(email)
+            return
+        server = SmtpServer.parse(self.settings.smtp_url)
+        with server.open(self.ssl_context, self.timeout) as smtp:
+            smtp.send_message(email)
 
 
 def refused(address: str, exc: smtplib.SMTPRecipientsRefused) -> DeliveryError:
