@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -57,6 +58,8 @@ def run_bare(pages: list[str], processes: int) -> float:
 def serve_forever(feeds: int, per_feed: int, ready: Any) -> None:
     room = Newsroom.generate(feeds=feeds, articles_per_feed=per_feed)
     with room.serve():
+        for path in room.pages:  # render before timing: serving is not what is measured
+            room.rendered(path)
         ready.send(room.base_url)
         ready.recv()  # until the parent says stop
 
@@ -98,20 +101,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--feeds", type=int, default=10)
     parser.add_argument("--per-feed", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate bare and Tidings this many times; report the median")
     args = parser.parse_args()
     processes = os.cpu_count() or 1
     room = Newsroom.generate(feeds=args.feeds, articles_per_feed=args.per_feed)
     room.base_url = "http://127.0.0.1"
     pages = [page.html(room.base_url) for page in room.pages.values()]
-    print(f"ingest: {len(pages)} pages, {processes} core(s)")
-    bare = run_bare(pages, processes)
-    print(f"  bare trafilatura (process pool): {bare:8.1f} pages/s")
-    ours, stored = run_tidings(args.feeds, args.per_feed, processes)
-    print(f"  tidings fetch→extract→store:     {ours:8.1f} pages/s ({stored} stored)")
-    assert stored == len(pages), f"stored {stored} of {len(pages)} pages"
-    ratio = ours / bare
+    size = sum(len(page) for page in pages) // len(pages) // 1024
+    print(f"ingest: {len(pages)} pages of ~{size} KB, {processes} core(s), {args.rounds} rounds")
+    ratios = []
+    for round_ in range(1, args.rounds + 1):
+        bare = run_bare(pages, processes)
+        ours, stored = run_tidings(args.feeds, args.per_feed, processes)
+        assert stored == len(pages), f"stored {stored} of {len(pages)} pages"
+        ratios.append(ours / bare)
+        print(f"  round {round_}: bare trafilatura (process pool) {bare:6.1f} pages/s, "
+              f"tidings fetch→extract→store {ours:6.1f} pages/s, ratio {ours / bare:.2f}")
+    ratio = statistics.median(ratios)
     verdict = "meets" if ratio >= 0.85 else "MISSES"
-    print(f"  ratio tidings/bare: {ratio:.2f} ({verdict} the ≥ 0.85 target)")
+    print(f"  median ratio tidings/bare: {ratio:.2f} ({verdict} the ≥ 0.85 target)")
 
 
 if __name__ == "__main__":

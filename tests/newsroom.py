@@ -49,21 +49,75 @@ class NewsArticle:
     paragraphs: list[str]
 
     def html(self, base: str) -> str:
-        body = "\n".join(f"<p>{escape(p)}</p>" for p in self.paragraphs)
+        """The page as a news site serves it: the article inside the usual weight of chrome
+        (head scripts and styles, a mega-menu, ad slots, sidebars, a link-heavy footer)."""
+        rng = random.Random(self.path)
         stamp = self.published.isoformat()
+        body = _with_ad_slots([f"<p>{escape(p)}</p>" for p in self.paragraphs], rng)
         return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{escape(self.title)} | Test Gazette</title>
 <link rel="canonical" href="{base}{self.path}">
 <meta property="og:site_name" content="Test Gazette">
+<meta property="og:title" content="{escape(self.title)}">
 <meta property="article:published_time" content="{stamp}">
-<meta name="author" content="{escape(self.author)}"></head><body>
-<header><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/sport">Sport</a></nav>
-<div class="promo">For Quick Alerts ALLOW NOTIFICATIONS</div></header>
+<meta name="author" content="{escape(self.author)}">
+{_head_weight(rng)}</head><body>
+<header>{_mega_menu(rng)}
+<div class="promo">For Quick Alerts ALLOW NOTIFICATIONS</div>
+<div class="ticker">Breaking: {escape(sentence(rng))}</div></header>
 <main><article><h1>{escape(self.title)}</h1>
 <p class="byline">By {escape(self.author)} | <time datetime="{stamp}">{stamp}</time></p>
-{body}</article></main>
-<aside><h3>Most read</h3><ul><li><a href="/a/x">Another story</a></li></ul></aside>
-<footer>Copyright Test Gazette. All rights reserved.</footer></body></html>"""
+{body}</article>
+<section class="related"><h2>Related stories</h2>{_link_list(rng, 8)}</section>
+<section class="comments"><h2>Comments</h2><p>Comments are closed.</p></section></main>
+<aside><h3>Most read</h3>{_link_list(rng, 10)}<h3>Trending</h3>{_link_list(rng, 10)}
+<form class="newsletter"><label>Email <input type="email"></label><button>Sign up</button></form>
+</aside>
+<footer>{_footer(rng)}</footer>
+<div class="modal">Notification Settings Time Settings Done</div></body></html>"""
+
+
+def _head_weight(rng: random.Random) -> str:
+    """Inline styles, tracking config and preloads, as real article pages carry (~40 KB)."""
+    style = " ".join(f".c{i}{{margin:{i % 9}px;color:#{rng.randrange(16**6):06x}}}"
+                     for i in range(600))
+    config = ",".join(f'"k{i}":"{rng.choice(WORDS)}-{rng.randrange(10**8)}"' for i in range(900))
+    preloads = "".join(f'<link rel="preload" href="/static/{i}.js" as="script">' for i in range(20))
+    return f"<style>{style}</style><script>window.__CONFIG__={{{config}}};</script>{preloads}"
+
+
+def _mega_menu(rng: random.Random) -> str:
+    sections = []
+    for s in range(12):
+        links = "".join(f'<li><a href="/{s}/{i}">{rng.choice(WORDS).title()}</a></li>'
+                        for i in range(15))
+        sections.append(f'<li class="menu"><a href="/{s}">{rng.choice(WORDS).title()}</a>'
+                        f"<ul>{links}</ul></li>")
+    return f'<nav class="mega"><ul>{"".join(sections)}</ul></nav>'
+
+
+def _link_list(rng: random.Random, count: int) -> str:
+    items = "".join(
+        f'<li><a href="/story/{rng.randrange(10**6)}"><img src="/i/{i}.jpg" alt="">'
+        f"{escape(' '.join(rng.choice(WORDS) for _ in range(8)).capitalize())}</a></li>"
+        for i in range(count)
+    )
+    return f"<ul>{items}</ul>"
+
+
+def _with_ad_slots(paragraphs: list[str], rng: random.Random) -> str:
+    out = []
+    for i, paragraph in enumerate(paragraphs):
+        out.append(paragraph)
+        if i % 3 == 2:
+            out.append(f'<div class="ad" id="ad-{i}" data-slot="{rng.randrange(10**9)}"></div>')
+    return "\n".join(out)
+
+
+def _footer(rng: random.Random) -> str:
+    columns = "".join(f"<div><h4>{rng.choice(WORDS).title()}</h4>{_link_list(rng, 12)}</div>"
+                      for _ in range(6))
+    return f"{columns}<p>Copyright Test Gazette. All rights reserved.</p>"
 
 
 @dataclass
@@ -92,6 +146,7 @@ class Newsroom:
     arrived: dict[str, threading.Event] = field(default_factory=dict)
     gate: threading.Barrier | None = None
     base_url: str = ""
+    _cache: dict[str, tuple[object, str]] = field(default_factory=dict)
 
     @classmethod
     def generate(cls, feeds: int, articles_per_feed: int, *, seed: int = 7) -> Newsroom:
@@ -113,6 +168,14 @@ class Newsroom:
             room.feeds[f"/feeds/{f}.xml"] = Feed(f"/feeds/{f}.xml", items)
         return room
 
+    def rendered(self, path: str) -> str:
+        """A page's HTML, rendered once (unless the test edited the article since)."""
+        page = self.pages[path]
+        key = (path, page.title, len(page.paragraphs), page.paragraphs[-1])
+        if self._cache.get(path, (None, ""))[0] != key:
+            self._cache[path] = (key, page.html(self.base_url))
+        return self._cache[path][1]
+
     def feed_urls(self) -> list[str]:
         return [self.base_url + path for path in self.feeds]
 
@@ -131,7 +194,7 @@ class Newsroom:
                 self.gate.wait(60)
             return 200, "application/rss+xml", self.feeds[path].rss(self.base_url)
         if path in self.pages:
-            return 200, "text/html; charset=utf-8", self.pages[path].html(self.base_url)
+            return 200, "text/html; charset=utf-8", self.rendered(path)
         if path == "/robots.txt":
             return 200, "text/plain", "User-agent: *\nAllow: /\n"
         return 404, "text/plain", "not found"

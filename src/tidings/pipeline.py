@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -198,7 +199,7 @@ class Pipeline:
         if article is not None:
             if article.content_hash != content_hash:
                 _apply(article, extracted, text, content_hash, now)
-                self._group(session, article)
+                self._group(session, article, extracted.signature)
             return article, False
         article = Article(
             source_id=source_id, url=url, fetched_at=now, title="", text="",
@@ -207,13 +208,13 @@ class Pipeline:
         _apply(article, extracted, text, content_hash, now)
         session.add(article)
         session.flush()
-        self._group(session, article)
+        self._group(session, article, extracted.signature)
         return article, True
 
-    def _group(self, session: Session, article: Article) -> None:
+    def _group(self, session: Session, article: Article, signature: bytes | None) -> None:
         """Join the article to its story (the index is shared by this worker's threads)."""
         with self.story_lock:
-            self.stories.assign(session, article)
+            self.stories.assign(session, article, signature)
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -248,20 +249,14 @@ class Pipeline:
     def _remember_in(
         self, session: Session, source_id: int, page: PageRef, article_id: int | None
     ) -> None:
-        entry = session.scalar(
-            select(SourceEntry).where(
-                SourceEntry.source_id == source_id, SourceEntry.entry_key == page.key
-            )
+        values = {"version": page.version, "article_id": article_id,
+                  "seen_at": naive_utc(self.clock())}
+        insert = dialect_insert(session)(SourceEntry.__table__).values(
+            source_id=source_id, entry_key=page.key, **values
         )
-        now = naive_utc(self.clock())
-        if entry is None:
-            session.add(
-                SourceEntry(source_id=source_id, entry_key=page.key, version=page.version,
-                            article_id=article_id, seen_at=now)
-            )
-            session.flush()
-        else:
-            entry.version, entry.article_id, entry.seen_at = page.version, article_id, now
+        session.execute(
+            insert.on_conflict_do_update(index_elements=["source_id", "entry_key"], set_=values)
+        )
 
     def _renew(self, source_id: int) -> None:
         """Extend this worker's lease on the source when a third of it has passed."""
@@ -356,6 +351,13 @@ class Pipeline:
             if feed is not None:
                 values.update(_feed_details(source, feed))
         return values
+
+
+def dialect_insert(session: Session) -> Any:
+    """``insert`` with ``on_conflict_do_…`` for the session's database (SQLite or PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def websub_due(source: Source, now: datetime) -> bool:

@@ -44,6 +44,8 @@ class ExtractedArticle:
     language: str | None
     text: str
     canonical_url: str | None
+    # The text's MinHash for story grouping, when the caller asked for it (stored form).
+    signature: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,12 @@ def _permutations() -> Any:
     return MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME).permutations
 
 
+def text_signature(text: str) -> bytes | None:
+    """The stored form of ``text``'s MinHash (None when too short to compare)."""
+    minhash = text_minhash(text)
+    return minhash_bytes(minhash) if minhash is not None else None
+
+
 def minhash_bytes(minhash: LeanMinHash) -> bytes:
     """Compact storage: the hash values as little-endian uint32 (512 bytes for 128)."""
     return np.asarray(minhash.hashvalues, dtype="<u4").tobytes()
@@ -114,13 +120,17 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def assign(self, session: Session, article: Article) -> int:
+    def assign(self, session: Session, article: Article, signature: bytes | None = None) -> int:
         """The story of ``article``: its own if it has one, else a near-duplicate's, else new.
 
-        Computes and sets the article's MinHash (written with the article at the next flush;
-        the session is flushed here only if the article has no id yet).
+        Sets the article's MinHash — ``signature`` when the caller computed it already (the
+        pipeline does, in its extraction processes), else computed here — written with the
+        article at the next flush (the session is flushed here only if the article has no id).
         """
-        minhash = text_minhash(article.text or article.title or "")
+        minhash = (
+            minhash_from_bytes(signature) if signature
+            else text_minhash(article.text or article.title or "")
+        )
         article.minhash = minhash_bytes(minhash) if minhash is not None else None
         if article.id is None:
             session.flush()
