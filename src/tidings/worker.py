@@ -1,5 +1,8 @@
 """A worker process: claims due sources and runs each through the pipeline.
 
+fetch → extract → store → match → notify (an ``after_store`` hook, in the article's
+transaction) → deliver (a task on every pass: the outbox sender).
+
 Fetching is I/O (threads, one shared HTTP client, per-host limits in the fetcher); extraction
 is CPU (a process pool, one process per core by default); storing is short transactions.
 Any number of workers may share one database: claims keep them off each other's sources.
@@ -27,6 +30,8 @@ from tidings.articles.extract import ExtractedArticle, extract_article
 from tidings.articles.stories import StoryIndex, text_signature
 from tidings.clock import Clock, naive_utc, utcnow
 from tidings.config import Settings
+from tidings.delivery.notify import Notifier
+from tidings.delivery.outbox import DeliveryWorker, SubscriptionHousekeeping
 from tidings.pipeline import ArticleHook, CheckReport, Pipeline
 from tidings.sources.http import Fetcher
 from tidings.store.claims import claim_due_sources
@@ -101,6 +106,7 @@ class Worker:
         extractor: Extractor | None = None,
         after_store: list[ArticleHook] | None = None,
         tasks: list[Task] | None = None,
+        deliver: bool = True,
     ) -> None:
         self.settings, self.db, self.clock = settings, db, clock
         # Many I/O threads wait on one GIL while storing holds it; a shorter switch interval
@@ -114,11 +120,18 @@ class Worker:
         self.page_pool = ThreadPoolExecutor(settings.fetch_concurrency * 2, "page")
         # Other due work (deliveries, digests) that each pass of the loop also runs.
         self.tasks: list[Task] = list(tasks or [])
+        hooks = list(after_store or [])
+        self.sender: DeliveryWorker | None = None
+        if deliver:  # match → notify (in the article's transaction) → deliver (a task)
+            hooks.insert(0, Notifier(db, clock=clock))
+            self.sender = DeliveryWorker(settings, db, clock=clock, worker_id=self.worker_id)
+            self.tasks += [self.sender, SubscriptionHousekeeping(db, clock=clock)]
+            # digests: the digest task goes here
         stories = StoryIndex(clock=clock)
         self.pipeline = Pipeline(
             settings=settings, db=db, fetcher=self.fetcher, extract=self.extractor,
             stories=stories, worker_id=self.worker_id, page_pool=self.page_pool, clock=clock,
-            after_store=list(after_store or []),
+            after_store=hooks,
         )
 
     def claim(self, limit: int) -> list[int]:
@@ -158,6 +171,8 @@ class Worker:
     def close(self) -> None:
         self.sources_pool.shutdown(wait=True, cancel_futures=True)
         self.page_pool.shutdown(wait=True, cancel_futures=True)
+        if self.sender is not None:
+            self.sender.close()
         if self._owns_extractor:
             self.extractor.close()
         self.fetcher.close()

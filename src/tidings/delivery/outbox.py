@@ -1,0 +1,440 @@
+"""Sending the outbox: claim due deliveries, send each on its channel, record every attempt.
+
+Exactly-once inbox, at-least-once channels.  A ``Delivery`` row was written with its
+notification (``notify.py``); a ``DeliveryWorker`` claims due rows with a lease (the same claim
+as sources, ``tidings.store.claims``), sends them concurrently from a thread pool — one slow or
+dead endpoint holds one thread for at most its per-request timeout, never the others — and
+records each result as it comes in: a ``DeliveryAttempt`` row for every attempt, then
+
+* success → ``sent`` (``sent_at``);
+* temporary ``DeliveryError`` (429, 5xx, network) → pending again after exponential backoff,
+  never sooner than the target's ``Retry-After``; ``failed`` after ``max_attempts``;
+* permanent → ``failed``; a web push subscription refused for good (404/410, keys or endpoint
+  unusable) is a dead device: its ``Channel`` row is deleted (its other deliveries with it).
+  Other channels keep their row and show ``last_error``.
+
+A worker killed mid-send leaves its claim to run out; another worker sends the delivery again.
+The push ``tag`` is the notification id, so the device shows such a repeat once.
+
+Held notifications (quiet hours) are released here, by ``release_held``: each is routed again
+at release, so the reader's hourly budget is checked at the moment it would be sent (as
+``timing.py`` prescribes); past the budget it goes to the digest and its deliveries are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from tidings.clock import Clock, as_utc, naive_utc, utcnow
+from tidings.config import Settings
+from tidings.delivery.channels import Channel as ChannelSender
+from tidings.delivery.channels import DeliveryError, make_channel
+from tidings.delivery.message import Message
+from tidings.delivery.notify import route_one, sent_in_last_hour, user_time_settings
+from tidings.store.claims import claim_due, release_row_claim
+from tidings.store.db import Database
+from tidings.store.models import (
+    Alert,
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    Notification,
+    Topic,
+    User,
+)
+
+log = logging.getLogger("tidings.outbox")
+
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = 30.0  # seconds before the second attempt; doubles each time
+BACKOFF_CAP = 6 * 3600.0
+PUSH_SUBSCRIPTION_MAX_AGE = timedelta(days=60)
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One claimed delivery, ready to send (or already known to fail: ``error``)."""
+
+    delivery_id: int
+    channel_id: int
+    kind: str
+    attempts: int  # attempts made before this one
+    sender: ChannelSender | None = None
+    message: Message | None = None
+    error: DeliveryError | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    started: datetime
+    finished: datetime
+    error: DeliveryError | None
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Wait after the ``attempts``-th failure: 30 s, 60 s, 120 s … up to 6 h, and never less
+    than the target's ``Retry-After``."""
+    wait_for = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
+    return max(wait_for, retry_after or 0.0)
+
+
+class DeliveryWorker:
+    """Sends due deliveries; a ``Worker`` task (``__call__`` returns how many were attempted)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        clock: Clock = utcnow,
+        worker_id: str,
+        concurrency: int = 16,
+        lease_seconds: float | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.settings, self.db, self.clock = settings, db, clock
+        self.worker_id = worker_id
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds or settings.claim_lease
+        self.max_attempts = max_attempts
+        self.pool = ThreadPoolExecutor(concurrency, "delivery")
+
+    def __call__(self) -> int:
+        return self.run_due()
+
+    def run_due(self, limit: int = 10_000) -> int:
+        """Release due holds, then send up to ``limit`` due deliveries, keeping the pool full;
+        return how many were attempted.  Results are recorded as they arrive."""
+        with self.db.session() as session:
+            release_held(session, self.clock())
+        in_flight: set[Future[Outcome]] = set()
+        claimed, attempted, more = 0, 0, True
+        while True:
+            room = min(2 * self.concurrency - len(in_flight), limit - claimed)
+            if more and room > 0:
+                jobs = self.claim(room)
+                more = len(jobs) == room
+                claimed += len(jobs)
+                in_flight |= {self.pool.submit(self.send, job) for job in jobs}
+            if not in_flight:
+                return attempted
+            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            self.record([future.result() for future in finished])
+            attempted += len(finished)
+
+    def claim(self, limit: int) -> list[Job]:
+        """Claim due deliveries (never those of a held notification) and prepare them."""
+        with self.db.session() as session:
+            ids = claim_due_deliveries(
+                session,
+                self.worker_id,
+                self.clock(),
+                lease_seconds=self.lease_seconds,
+                limit=limit,
+            )
+            return prepare_jobs(session, ids, self.settings) if ids else []
+
+    def send(self, job: Job) -> Outcome:
+        """Send one job (in a pool thread); any unexpected error counts as temporary."""
+        started = self.clock()
+        error = job.error
+        if error is None and job.sender is not None and job.message is not None:
+            try:
+                job.sender.send(job.message)
+            except DeliveryError as exc:
+                error = exc
+            except Exception as exc:  # a bug or a library surprise must not kill the worker
+                log.exception("delivery crashed", extra={"delivery_id": job.delivery_id})
+                error = DeliveryError.temporary(f"unexpected {exc!r}")
+        return Outcome(job, started, self.clock(), error)
+
+    def record(self, outcomes: list[Outcome]) -> None:
+        """Record attempts and their consequences in one transaction."""
+        with self.db.session() as session:
+            kept = self._conclude(session, outcomes)
+            session.add_all(
+                _attempt_row(o, self.worker_id) for o in outcomes if o.job.delivery_id in kept
+            )
+        for outcome in outcomes:
+            log.log(
+                logging.INFO if outcome.error is None else logging.WARNING,
+                "delivery attempted",
+                extra={
+                    "delivery_id": outcome.job.delivery_id,
+                    "channel": outcome.job.kind,
+                    "error": str(outcome.error or ""),
+                },
+            )
+
+    def _conclude(self, session: Session, outcomes: list[Outcome]) -> set[int]:
+        """Apply each outcome to its delivery (only while the claim is ours); return the ids of
+        deliveries that still exist, whose attempts can be recorded."""
+        now = naive_utc(self.clock())
+        sent = [o.job.delivery_id for o in outcomes if o.error is None]
+        for chunk_start in range(0, len(sent), 500):
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(sent[chunk_start : chunk_start + 500]),
+                    Delivery.claimed_by == self.worker_id,
+                )
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    attempts=Delivery.attempts + 1,
+                    last_error=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        for outcome in outcomes:
+            if outcome.error is not None:
+                self._failed(session, outcome, outcome.error)
+        ids = [o.job.delivery_id for o in outcomes]
+        return set(session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
+
+    def _failed(self, session: Session, outcome: Outcome, error: DeliveryError) -> None:
+        job = outcome.job
+        attempts = job.attempts + 1
+        give_up = error.permanent or attempts >= self.max_attempts
+        values: dict[str, Any] = {"attempts": attempts, "last_error": str(error)[:2000]}
+        if give_up:
+            values["status"] = "failed"
+        else:
+            delay = backoff_seconds(attempts, error.retry_after)
+            values["next_attempt_at"] = naive_utc(outcome.finished + timedelta(seconds=delay))
+        if not release_row_claim(session, Delivery, job.delivery_id, self.worker_id, **values):
+            return  # our lease ran out and another worker took the delivery over
+        if error.permanent:
+            channel_refused(session, job.channel_id, job.kind, str(error))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> DeliveryWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def claim_due_deliveries(
+    session: Session, worker: str, now: datetime, *, lease_seconds: float, limit: int
+) -> list[int]:
+    """Claim pending deliveries that are due, most overdue first; not those of held
+    notifications (``release_held`` lets them go)."""
+    naive_now = naive_utc(now)
+    candidates = select(Delivery.id).outerjoin(
+        Notification, Delivery.notification_id == Notification.id
+    )
+    return claim_due(
+        session,
+        Delivery,
+        worker,
+        now,
+        due=[
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= naive_now,
+            or_(Notification.route.is_(None), Notification.route != "held"),
+        ],
+        order_by=[Delivery.next_attempt_at, Delivery.id],
+        lease_seconds=lease_seconds,
+        limit=limit,
+        candidates=candidates,
+    )
+
+
+def channel_refused(session: Session, channel_id: int, kind: str, error: str) -> None:
+    """A permanent refusal: a push subscription is removed (a dead device); other channels
+    keep their row and show the error."""
+    if kind == "webpush":
+        session.execute(delete(Channel).where(Channel.id == channel_id))
+        log.info("push subscription removed", extra={"channel_id": channel_id, "error": error})
+        return
+    session.execute(update(Channel).where(Channel.id == channel_id).values(last_error=error))
+
+
+def _attempt_row(outcome: Outcome, worker: str) -> DeliveryAttempt:
+    error = outcome.error
+    status = "ok" if error is None else ("permanent" if error.permanent else "temporary")
+    return DeliveryAttempt(
+        delivery_id=outcome.job.delivery_id,
+        worker=worker,
+        started_at=naive_utc(outcome.started),
+        finished_at=naive_utc(outcome.finished),
+        status=status,
+        error=str(error)[:2000] if error else None,
+    )
+
+
+# -- preparing what to send ---------------------------------------------------------------------
+
+
+def prepare_jobs(session: Session, delivery_ids: list[int], settings: Settings) -> list[Job]:
+    """The claimed deliveries with their channel built and their message made."""
+    rows = session.execute(
+        select(Delivery, Channel, Notification)
+        .join(Channel, Delivery.channel_id == Channel.id)
+        .outerjoin(Notification, Delivery.notification_id == Notification.id)
+        .where(Delivery.id.in_(delivery_ids))
+        .order_by(Delivery.id)
+    ).all()
+    names = alert_names(session, {a for _, _, n in rows if n is not None for a in n.alert_ids})
+    return [_job(session, d, c, n, names, settings) for d, c, n in rows]
+
+
+def _job(
+    session: Session,
+    delivery: Delivery,
+    channel: Channel,
+    notification: Notification | None,
+    names: dict[int, str],
+    settings: Settings,
+) -> Job:
+    job = Job(delivery.id, channel.id, channel.kind, delivery.attempts)
+    try:
+        sender = make_channel(channel.kind, channel.config, settings)
+        message = _message(session, delivery, channel, notification, names)
+    except ValueError as exc:  # a stored config this version cannot use
+        return replace(job, error=DeliveryError.gone(f"channel {channel.id}: {exc}"))
+    except ImportError as exc:
+        return replace(job, error=DeliveryError.temporary(f"digests unavailable: {exc}"))
+    return replace(job, sender=sender, message=message)
+
+
+def _message(
+    session: Session,
+    delivery: Delivery,
+    channel: Channel,
+    notification: Notification | None,
+    names: dict[int, str],
+) -> Message:
+    if delivery.digest_id is not None:
+        from tidings.delivery.digests import digest_message  # the digest engine's own module
+
+        return digest_message(session, delivery.digest_id, channel.kind)
+    if notification is None:
+        raise ValueError(f"delivery {delivery.id} has neither a notification nor a digest")
+    return notification_message(
+        notification, [names[a] for a in notification.alert_ids if a in names]
+    )
+
+
+def notification_message(notification: Notification, alerts: list[str]) -> Message:
+    """What every channel sends for a story notification; ``tag`` is its id."""
+    byline = f"by {notification.byline}" if notification.byline else ""
+    return Message(
+        tag=str(notification.id),
+        title=notification.title,
+        body=" · ".join(part for part in (notification.source, byline) if part),
+        url=notification.url or "",
+        source=notification.source or "",
+        byline=notification.byline or "",
+        published=as_utc(notification.published),
+        snippet=notification.snippet or "",
+        snippet_html=notification.snippet_html or "",
+        alerts=alerts,
+        also_reported_by=notification.also_reported_by,
+        kind="quick",
+    )
+
+
+def alert_names(session: Session, alert_ids: Iterable[int]) -> dict[int, str]:
+    """How each alert is shown: a reader's alert by its query, a topic's by the topic name."""
+    ids = sorted(alert_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Alert.id, Alert.query, Topic.name)
+        .outerjoin(Topic, Alert.topic_id == Topic.id)
+        .where(Alert.id.in_(ids))
+    )
+    return {alert_id: topic or query for alert_id, query, topic in rows}
+
+
+# -- holds and housekeeping ---------------------------------------------------------------------
+
+
+def release_held(session: Session, now: datetime, limit: int = 1000) -> int:
+    """Route again every held notification whose hold has ended; return how many were released.
+
+    Sent now: the route becomes ``quick`` and ``hold_until`` the release time (it counts against
+    that hour's budget); past the budget: ``digest``, and its deliveries are dropped; quiet
+    again (the reader changed their hours): held until the new end.
+    """
+    due = (
+        select(Notification)
+        .where(Notification.route == "held", Notification.hold_until <= naive_utc(now))
+        .order_by(Notification.hold_until, Notification.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    held = list(session.scalars(due))
+    for notification in held:
+        _release(session, notification, now)
+    return len(held)
+
+
+def _release(session: Session, notification: Notification, now: datetime) -> None:
+    user = session.get(User, notification.user_id)
+    settings = user_time_settings(user) if user is not None else None
+    sent = sent_in_last_hour(session, [notification.user_id], now).get(notification.user_id, 0)
+    routing = route_one(settings, now, sent)
+    deliveries = Delivery.notification_id == notification.id
+    if routing.route == "quick":
+        notification.route, notification.hold_until = "quick", naive_utc(now)
+    elif routing.route == "digest":
+        notification.route = "digest"
+        session.execute(delete(Delivery).where(deliveries, Delivery.status == "pending"))
+    else:
+        assert routing.hold_until is not None
+        notification.hold_until = naive_utc(routing.hold_until)
+        session.execute(
+            update(Delivery).where(deliveries).values(next_attempt_at=naive_utc(routing.hold_until))
+        )
+    session.flush()
+
+
+def expire_push_subscriptions(
+    session: Session, now: datetime, max_age: timedelta = PUSH_SUBSCRIPTION_MAX_AGE
+) -> int:
+    """Delete web push subscriptions the browser has not re-registered for ``max_age``
+    (never seen: counted from when they were added); return how many."""
+    seen = func.coalesce(Channel.last_seen_at, Channel.created_at)
+    result = session.execute(
+        delete(Channel).where(Channel.kind == "webpush", seen < naive_utc(now - max_age))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class SubscriptionHousekeeping:
+    """A ``Worker`` task: expire stale push subscriptions, at most once per ``every``."""
+
+    def __init__(
+        self, db: Database, *, clock: Clock = utcnow, every: timedelta = HOUSEKEEPING_EVERY
+    ) -> None:
+        self.db, self.clock, self.every = db, clock, every
+        self._last: datetime | None = None
+
+    def __call__(self) -> int:
+        now = self.clock()
+        if self._last is not None and now - self._last < self.every:
+            return 0
+        self._last = now
+        with self.db.session() as session:
+            expired = expire_push_subscriptions(session, now)
+        if expired:
+            log.info("push subscriptions expired", extra={"count": expired})
+        return expired
