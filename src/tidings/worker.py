@@ -30,6 +30,7 @@ from tidings.articles.extract import ExtractedArticle, extract_article
 from tidings.articles.stories import StoryIndex, text_signature
 from tidings.clock import Clock, naive_utc, utcnow
 from tidings.config import Settings
+from tidings.delivery.digests import DigestScheduler
 from tidings.delivery.notify import Notifier
 from tidings.delivery.outbox import DeliveryWorker, SubscriptionHousekeeping
 from tidings.pipeline import ArticleHook, CheckReport, Pipeline
@@ -126,7 +127,8 @@ class Worker:
             hooks.insert(0, Notifier(db, clock=clock))
             self.sender = DeliveryWorker(settings, db, clock=clock, worker_id=self.worker_id)
             self.tasks += [self.sender, SubscriptionHousekeeping(db, clock=clock)]
-            # digests: the digest task goes here
+            digests = DigestScheduler(settings, db, clock=clock, worker_id=self.worker_id)
+            self.tasks.insert(-2, digests)  # built before the sender's turn in each pass
         stories = StoryIndex(clock=clock)
         self.pipeline = Pipeline(
             settings=settings, db=db, fetcher=self.fetcher, extract=self.extractor,

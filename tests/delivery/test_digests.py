@@ -3,6 +3,7 @@ email and push a digest becomes, received by a real SMTP server and a real push 
 
 from __future__ import annotations
 
+import socket
 import stat
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,12 +17,14 @@ from tests.smtpserver import Mailbox, smtp_url
 from tidings.clock import FrozenClock, as_utc, naive_utc
 from tidings.config import Settings
 from tidings.delivery.channels import make_channel
+from tidings.delivery.channels.email import shared_smtp
 from tidings.delivery.digests import (
     DigestScheduler,
     digest_message,
     unsubscribe_token,
     verify_unsubscribe_token,
 )
+from tidings.delivery.message import Message
 from tidings.delivery.vapid import VapidKeys
 from tidings.secrets import secret_path
 from tidings.store.db import Database
@@ -436,3 +439,21 @@ def test_unsubscribe_tokens_are_signed_with_a_private_secret(settings):
     assert verify_unsubscribe_token("garbage", settings) is None
     mode = secret_path(settings.data_dir, "unsubscribe").stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
+
+
+def test_stored_email_channels_reuse_one_smtp_session_and_reopen_a_closed_one(
+    settings, smtp_server: Mailbox
+):
+    settings = replace(settings, smtp_url=smtp_url(smtp_server))
+    channel = make_channel("email", {"address": "reader@example.com"}, settings)
+    channel.send(Message(tag="1", title="first"))
+    session = shared_smtp(settings)._local.smtp
+    make_channel("email", {"address": "other@example.com"}, settings).send(
+        Message(tag="2", title="second")
+    )
+    assert shared_smtp(settings)._local.smtp is session  # the same connection, kept
+    session.sock.shutdown(socket.SHUT_RDWR)  # the server (or the network) dropped it meanwhile
+    channel.send(Message(tag="3", title="third"))
+    assert shared_smtp(settings)._local.smtp is not session
+    shared_smtp(settings).close()
+    assert [m["Subject"] for m in smtp_server.messages] == ["first", "second", "third"]

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "web": "tidings.cli.web",
     "demo": "tidings.cli.demo",
     "match": "tidings.cli.match",
+    "digest": "tidings.cli.digest",
 }
 
 

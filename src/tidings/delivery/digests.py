@@ -66,7 +66,6 @@ from tidings.delivery.timing import (
     DIGEST_MODES,
     DigestMode,
     TimeSettings,
-    digest_due,
     next_digest_at,
     parse_clock_time,
 )
@@ -129,6 +128,13 @@ class DigestReport:
 @lru_cache(maxsize=4096)
 def time_settings(timezone: str, digest_time: str, weekly_day: int) -> TimeSettings:
     return TimeSettings(timezone, parse_clock_time(digest_time, "digest time"), weekly_day)
+
+
+@lru_cache(maxsize=65536)
+def next_slot(settings: TimeSettings, after: datetime, mode: DigestMode) -> datetime:
+    """``next_digest_at``, remembered: readers sharing a zone and time share their answers
+    (and every digest of a pass has the same cutoff)."""
+    return next_digest_at(settings, after, mode)
 
 
 def reader_from_row(row: Any) -> Reader | None:
@@ -293,11 +299,12 @@ def due_digests(
             previous = latest.get((reader.id, mode))
             if previous is not None and previous >= now:
                 continue  # built already (a replay, or another worker's clock ran ahead)
-            if force or digest_due(reader.time, previous or reader.joined, now, mode):
+            upcoming = next_slot(reader.time, previous or reader.joined, mode)
+            if force or upcoming <= now:  # timing.digest_due, with the slot remembered
                 due.append(DueDigest(reader.id, mode, previous))
-                report.saw_next_due(next_digest_at(reader.time, now, mode))
+                report.saw_next_due(next_slot(reader.time, now, mode))
             else:
-                report.saw_next_due(next_digest_at(reader.time, previous or reader.joined, mode))
+                report.saw_next_due(upcoming)
     return due
 
 

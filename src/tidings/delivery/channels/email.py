@@ -134,14 +134,15 @@ class SmtpConnections:
         self._local = threading.local()
 
     def send(self, email: EmailMessage) -> None:
+        """Hand ``email`` over; a kept session found closed is reopened and tried once more."""
+        reused = getattr(self._local, "smtp", None) is not None
         try:
             self._session().send_message(email)
-        except smtplib.SMTPServerDisconnected:
+        except (smtplib.SMTPServerDisconnected, OSError):
             self._drop()
+            if not reused:
+                raise
             self._session().send_message(email)
-        except OSError:
-            self._drop()
-            raise
 
     def _session(self) -> smtplib.SMTP:
         smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
@@ -201,9 +202,15 @@ class EmailChannel(Channel):
         self.connections = connections
         self.settings = settings
         self.unsubscribe_url = unsubscribe_url
-        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._ssl_context = ssl_context  # made when first needed: loading CAs takes milliseconds
         self.clock = clock
         self.timeout = timeout
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
 
     @classmethod
     def from_config(cls, config: dict[str, Any], settings: Settings) -> Self:
