@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tidings.clock import Clock, as_utc, naive_utc, utcnow
@@ -58,6 +58,7 @@ BACKOFF_FIRST = 30.0  # seconds before the second attempt; doubles each time
 BACKOFF_CAP = 6 * 3600.0
 PUSH_SUBSCRIPTION_MAX_AGE = timedelta(days=60)
 HOUSEKEEPING_EVERY = timedelta(hours=1)
+GATHER_SECONDS = 0.005  # how long to wait for other results finishing with the first
 
 
 @dataclass(frozen=True)
@@ -113,36 +114,64 @@ class DeliveryWorker:
         return self.run_due()
 
     def run_due(self, limit: int = 10_000) -> int:
-        """Release due holds, then send up to ``limit`` due deliveries, keeping the pool full;
-        return how many were attempted.  Results are recorded as they arrive."""
+        """Release due holds, then send up to ``limit`` due deliveries; return how many were
+        attempted.
+
+        The pool is refilled whenever half of it is idle; results are recorded as they arrive,
+        gathered for a few milliseconds so that one transaction records several and claims
+        the next batch.  A slow endpoint keeps one thread, and its result waits for nobody.
+        """
         with self.db.session() as session:
             release_held(session, self.clock())
         in_flight: set[Future[Outcome]] = set()
+        results: list[Outcome] = []
         claimed, attempted, more = 0, 0, True
         while True:
-            room = min(2 * self.concurrency - len(in_flight), limit - claimed)
-            if more and room > 0:
-                jobs = self.claim(room)
-                more = len(jobs) == room
+            want = 0
+            if more and len(in_flight) <= self.concurrency:
+                want = min(2 * self.concurrency - len(in_flight), limit - claimed)
+            if results or want > 0:
+                jobs = self.settle(results, want)
+                attempted, results = attempted + len(results), []
+                more = more and len(jobs) == want
                 claimed += len(jobs)
                 in_flight |= {self.pool.submit(self.send, job) for job in jobs}
             if not in_flight:
                 return attempted
-            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            self.record([future.result() for future in finished])
-            attempted += len(finished)
+            finished, in_flight = self._gather(in_flight)
+            results = [future.result() for future in finished]
 
-    def claim(self, limit: int) -> list[Job]:
-        """Claim due deliveries (never those of a held notification) and prepare them."""
+    def _gather(
+        self, in_flight: set[Future[Outcome]]
+    ) -> tuple[set[Future[Outcome]], set[Future[Outcome]]]:
+        """Wait for the first result, then a moment longer for others finishing with it."""
+        finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+        if in_flight:
+            more, in_flight = wait(in_flight, timeout=GATHER_SECONDS)
+            finished |= more
+        return finished, in_flight
+
+    def settle(self, outcomes: list[Outcome], want: int) -> list[Job]:
+        """In one transaction: record ``outcomes`` and claim up to ``want`` more jobs."""
         with self.db.session() as session:
+            if outcomes:
+                self.record_in(session, outcomes)
+            if want <= 0:
+                return []
             ids = claim_due_deliveries(
                 session,
                 self.worker_id,
                 self.clock(),
                 lease_seconds=self.lease_seconds,
-                limit=limit,
+                limit=want,
             )
-            return prepare_jobs(session, ids, self.settings) if ids else []
+            jobs = prepare_jobs(session, ids, self.settings) if ids else []
+        self._log(outcomes)
+        return jobs
+
+    def claim(self, limit: int) -> list[Job]:
+        """Claim due deliveries (never those of a held notification) and prepare them."""
+        return self.settle([], limit)
 
     def send(self, job: Job) -> Outcome:
         """Send one job (in a pool thread); any unexpected error counts as temporary."""
@@ -160,11 +189,15 @@ class DeliveryWorker:
 
     def record(self, outcomes: list[Outcome]) -> None:
         """Record attempts and their consequences in one transaction."""
-        with self.db.session() as session:
-            kept = self._conclude(session, outcomes)
-            session.add_all(
-                _attempt_row(o, self.worker_id) for o in outcomes if o.job.delivery_id in kept
-            )
+        self.settle(outcomes, 0)
+
+    def record_in(self, session: Session, outcomes: list[Outcome]) -> None:
+        kept = self._conclude(session, outcomes)
+        rows = [_attempt_row(o, self.worker_id) for o in outcomes if o.job.delivery_id in kept]
+        if rows:
+            session.execute(insert(DeliveryAttempt), rows)
+
+    def _log(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
             log.log(
                 logging.INFO if outcome.error is None else logging.WARNING,
@@ -179,30 +212,35 @@ class DeliveryWorker:
     def _conclude(self, session: Session, outcomes: list[Outcome]) -> set[int]:
         """Apply each outcome to its delivery (only while the claim is ours); return the ids of
         deliveries that still exist, whose attempts can be recorded."""
-        now = naive_utc(self.clock())
-        sent = [o.job.delivery_id for o in outcomes if o.error is None]
-        for chunk_start in range(0, len(sent), 500):
-            session.execute(
+        kept = self._sent(session, [o.job.delivery_id for o in outcomes if o.error is None])
+        for outcome in outcomes:
+            if outcome.error is not None:
+                self._failed(session, outcome, outcome.error)
+        lost = [o.job.delivery_id for o in outcomes if o.job.delivery_id not in kept]
+        if lost:  # failures, and claims taken over by another worker: those still there
+            kept |= set(session.scalars(select(Delivery.id).where(Delivery.id.in_(lost))))
+        return kept
+
+    def _sent(self, session: Session, delivery_ids: list[int]) -> set[int]:
+        """Mark deliveries sent (those still claimed by us); return their ids."""
+        if not delivery_ids:
+            return set()
+        return set(
+            session.scalars(
                 update(Delivery)
-                .where(
-                    Delivery.id.in_(sent[chunk_start : chunk_start + 500]),
-                    Delivery.claimed_by == self.worker_id,
-                )
+                .where(Delivery.id.in_(delivery_ids), Delivery.claimed_by == self.worker_id)
                 .values(
                     status="sent",
-                    sent_at=now,
+                    sent_at=naive_utc(self.clock()),
                     attempts=Delivery.attempts + 1,
                     last_error=None,
                     claimed_by=None,
                     claimed_until=None,
                 )
+                .returning(Delivery.id)
                 .execution_options(synchronize_session=False)
             )
-        for outcome in outcomes:
-            if outcome.error is not None:
-                self._failed(session, outcome, outcome.error)
-        ids = [o.job.delivery_id for o in outcomes]
-        return set(session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
+        )
 
     def _failed(self, session: Session, outcome: Outcome, error: DeliveryError) -> None:
         job = outcome.job
@@ -265,17 +303,17 @@ def channel_refused(session: Session, channel_id: int, kind: str, error: str) ->
     session.execute(update(Channel).where(Channel.id == channel_id).values(last_error=error))
 
 
-def _attempt_row(outcome: Outcome, worker: str) -> DeliveryAttempt:
+def _attempt_row(outcome: Outcome, worker: str) -> dict[str, Any]:
     error = outcome.error
     status = "ok" if error is None else ("permanent" if error.permanent else "temporary")
-    return DeliveryAttempt(
-        delivery_id=outcome.job.delivery_id,
-        worker=worker,
-        started_at=naive_utc(outcome.started),
-        finished_at=naive_utc(outcome.finished),
-        status=status,
-        error=str(error)[:2000] if error else None,
-    )
+    return {
+        "delivery_id": outcome.job.delivery_id,
+        "worker": worker,
+        "started_at": naive_utc(outcome.started),
+        "finished_at": naive_utc(outcome.finished),
+        "status": status,
+        "error": str(error)[:2000] if error else None,
+    }
 
 
 # -- preparing what to send ---------------------------------------------------------------------
