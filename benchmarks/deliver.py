@@ -40,7 +40,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +89,7 @@ SNIPPET_HTML = SNIPPET.replace("Assad", "<mark>Assad</mark>").replace(
 # -- the receiver, in its own process ---------------------------------------------------------
 
 
-def _serve(port: Any, count: Synchronized) -> None:  # type: ignore[type-arg]
+def _serve(port: Any, count: Any) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -112,7 +111,7 @@ def _serve(port: Any, count: Synchronized) -> None:  # type: ignore[type-arg]
 
 
 @contextmanager
-def receiver() -> Iterator[tuple[str, Synchronized]]:  # type: ignore[type-arg]
+def receiver() -> Iterator[tuple[str, Any]]:
     """(base URL, POST counter) of a push receiver running in a child process."""
     port = multiprocessing.Value("i", 0)
     count = multiprocessing.Value("q", 0)
@@ -211,7 +210,8 @@ def seed_pending(db: Database, readers: int, per_reader: int) -> None:
             for s in range(per_reader)
         ],
     )
-    notifications, deliveries = [], []
+    notifications: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
     for user in range(1, readers + 1):
         for story in range(1, per_reader + 1):
             nid = len(notifications) + 1
