@@ -26,6 +26,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/match.py
+	$(BIN)/python benchmarks/deliver.py
 
 clean:
 	rm -rf $(VENV) tidings-data
