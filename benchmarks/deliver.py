@@ -396,11 +396,14 @@ def fan_out(args: argparse.Namespace, data_dir: Path) -> None:
         store_breaking_story(db, notifier)
         inbox = time.perf_counter() - started
         assert count_rows(db, Notification) == n and count_rows(db, Delivery) == n
+        print(f"(b) fan-out: one story, a topic followed by {n:,} readers, {db_name(args)}")
+        print(
+            f"    every inbox row (and delivery row) committed: {inbox:.1f} s (target <= 30 s)",
+            flush=True,
+        )
         sent, _ = run_ours(db, settings, args.concurrency)
         pushed = time.perf_counter() - started
         assert count.value == n, f"receiver got {count.value} of {n}"
-    print(f"(b) fan-out: one story, a topic followed by {n:,} readers, {db_name(args)}")
-    print(f"    every inbox row (and delivery row) committed: {inbox:.1f} s (target <= 30 s)")
     print(
         f"    every push handed to the receiver: {pushed:.1f} s after the article "
         f"({n / sent:,.0f} pushes/s)"
