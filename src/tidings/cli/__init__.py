@@ -20,6 +20,11 @@ COMMANDS: dict[str, str] = {
     "web": "tidings.cli.web",
     "demo": "tidings.cli.demo",
     "match": "tidings.cli.match",
+    "users": "tidings.cli.users",
+    "alerts": "tidings.cli.alerts",
+    "channels": "tidings.cli.channels",
+    "inbox": "tidings.cli.inbox",
+    "topics": "tidings.cli.topics",
     "digest": "tidings.cli.digest",
 }
 

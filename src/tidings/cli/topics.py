@@ -1,0 +1,108 @@
+"""``tidings topics``: curated alerts readers follow (a publisher's sections and beats).
+
+    tidings topics add SLUG NAME QUERY [--description TEXT]
+    tidings topics list [--json]
+    tidings topics follow --user EMAIL SLUG [--mode quick|daily|weekly]
+    tidings topics unfollow --user EMAIL SLUG
+
+A topic's query is stored as an alert of the topic, so every matching engine picks it up from
+the alert change log; its matches go to every follower, quick or in their digest.
+"""
+
+from __future__ import annotations
+
+import click
+
+from tidings.accounts import (
+    create_topic,
+    follow_topic,
+    list_topics,
+    topic_followers,
+    topic_query,
+    unfollow_topic,
+)
+from tidings.alerts.store import MODES
+from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli.users import account_errors, reader
+
+user_option = click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
+
+
+@click.group("topics")
+def command() -> None:
+    """Curated topics readers follow: add, list, follow, unfollow."""
+
+
+@command.command("add")
+@click.argument("slug")
+@click.argument("name")
+@click.argument("query")
+@click.option("--description", help="A sentence about the topic, for readers.")
+def add(slug: str, name: str, query: str, description: str | None) -> None:
+    """Add topic SLUG called NAME, matching QUERY."""
+    _, db = open_database()
+    with account_errors(), db.session() as session:
+        topic = create_topic(session, slug, name, query, description=description)
+    click.echo(f"added topic {topic.slug} ({topic.id}): {query}")
+
+
+@command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_command(as_json: bool) -> None:
+    """Every topic with its query and how many readers follow it."""
+    _, db = open_database()
+    with db.session() as session:
+        rows = [
+            {
+                "id": t.id,
+                "slug": t.slug,
+                "name": t.name,
+                "description": t.description,
+                "query": topic_query(session, t),
+                "followers": topic_followers(session, t),
+                "created_at": iso(t.created_at),
+            }
+            for t in list_topics(session)
+        ]
+    if as_json:
+        print_json_lines(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['slug']:<20} {row['followers']:>6} follower(s)  {row['name']}: {row['query']}"
+        )
+
+
+@command.command("follow")
+@user_option
+@click.argument("slug")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="quick",
+    show_default=True,
+    help="quick: notify now; daily/weekly: in the digest.",
+)
+def follow(email: str, slug: str, mode: str) -> None:
+    """The reader follows topic SLUG (again: changes the mode)."""
+    _, db = open_database()
+    with account_errors(), db.session() as session:
+        user = reader(session, email)
+        follow_topic(session, user, slug, mode=mode)
+        address = user.email
+    click.echo(f"{address} follows {slug} ({mode})")
+
+
+@command.command("unfollow")
+@user_option
+@click.argument("slug")
+def unfollow(email: str, slug: str) -> None:
+    """The reader stops following topic SLUG."""
+    _, db = open_database()
+    with account_errors(), db.session() as session:
+        user = reader(session, email)
+        followed = unfollow_topic(session, user, slug)
+        address = user.email
+    click.echo(
+        f"{address} no longer follows {slug}" if followed else f"{address} was not following {slug}"
+    )
