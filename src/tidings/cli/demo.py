@@ -13,13 +13,24 @@ from types import FrameType
 
 import click
 from rich.console import Console
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tidings.accounts import (
+    add_alert,
+    alert_queries,
+    create_topic,
+    create_user,
+    find_topic,
+    find_user,
+    follow_topic,
+)
 from tidings.articles.stories import story_sources
 from tidings.cli._common import load_settings, open_database
 from tidings.cli.sources import add_source
+from tidings.config import Settings
 from tidings.demo.site import DemoSite
-from tidings.store.models import Article
+from tidings.store.models import Article, Notification, User
 from tidings.worker import Worker
 
 console = Console(highlight=False)
@@ -46,11 +57,14 @@ def command(site_port: int, publish_every: float, duration: float | None) -> Non
     with db.session() as session:
         for url in site.feed_urls():
             add_source(session, url)
+        reader = demo_reader(session, settings)
+    console.print(f"Demo reader [bold]{reader.email}[/bold] (password [bold]{DEMO_PASSWORD}"
+                  "[/bold]) follows: " + "; ".join(f"[italic]{q}[/italic]" for q in DEMO_ALERTS))
     stop = _stop_on_signals(duration)
     console.print(f"Watching {len(site.feed_urls())} feeds; data in {settings.data_dir}. "
                   "Ctrl-C stops.\n")
     try:
-        with Worker(settings, db, after_store=[show_article]) as worker:
+        with Worker(settings, db, after_store=[show_article, show_alerts]) as worker:
             worker.run(stop, idle_poll=0.5)
     finally:
         site.stop()
@@ -66,6 +80,44 @@ def show_article(session: Session, article: Article) -> None:
         f"[cyan]story {article.story_id}[/cyan] [bold]{article.title}[/bold] "
         f"— {article.sitename or '?'}{', by ' + article.author if article.author else ''}{also}"
     )
+
+
+DEMO_EMAIL = "reader@demo.tidings.invalid"
+DEMO_PASSWORD = "tidings-demo"
+DEMO_ALERTS = ('"kim jong un"', "tesla", "climate -politics", "intitle:championship OR final")
+DEMO_TOPIC = ("science", "Science", "scientists OR telescope OR species")
+
+
+def demo_reader(session: Session, settings: Settings) -> User:
+    """The demo's reader, with a few quick alerts and a followed topic (made once)."""
+    user = find_user(session, DEMO_EMAIL)
+    if user is not None:
+        return user
+    user = create_user(session, DEMO_EMAIL, password=DEMO_PASSWORD)
+    for query in DEMO_ALERTS:
+        add_alert(session, user, query, settings)
+    slug, name, query = DEMO_TOPIC
+    if find_topic(session, slug) is None:
+        create_topic(session, slug, name, query)
+    follow_topic(session, user, slug)
+    return user
+
+
+def show_alerts(session: Session, article: Article) -> None:
+    """Print the inbox notifications this article just made (the notifier ran before us)."""
+    if article.story_id is None:
+        return
+    rows = session.scalars(
+        select(Notification).where(
+            Notification.story_id == article.story_id, Notification.article_id == article.id
+        )
+    )
+    for notification in rows:
+        queries = alert_queries(session, notification.alert_ids)
+        console.print(
+            f"  [bold yellow]Quick Alert[/bold yellow] ({notification.route}) "
+            f"matched {', '.join(queries.values()) or 'a topic'}: {notification.snippet or ''}"
+        )
 
 
 def _stop_on_signals(duration: float | None) -> threading.Event:
