@@ -146,6 +146,7 @@ class Newsroom:
     arrived: dict[str, threading.Event] = field(default_factory=dict)
     gate: threading.Barrier | None = None
     base_url: str = ""
+    extra: dict[str, str] = field(default_factory=dict)  # other HTML pages (e.g. sections)
     _cache: dict[str, tuple[object, str]] = field(default_factory=dict)
 
     @classmethod
@@ -195,6 +196,8 @@ class Newsroom:
             return 200, "application/rss+xml", self.feeds[path].rss(self.base_url)
         if path in self.pages:
             return 200, "text/html; charset=utf-8", self.rendered(path)
+        if path in self.extra:
+            return 200, "text/html; charset=utf-8", self.extra[path]
         if path == "/robots.txt":
             return 200, "text/plain", "User-agent: *\nAllow: /\n"
         return 404, "text/plain", "not found"

@@ -185,3 +185,20 @@ def test_expired_clock_lets_source_be_due_again(
     assert worker.run_once() == []
     clock.now = next_check
     assert [r.source_id for r in worker.run_once()] == [source_id]
+
+
+def test_a_section_page_source_follows_its_article_links(
+    db: Database, room: Newsroom, worker: Worker
+) -> None:
+    feed = next(iter(room.feeds.values()))
+    links = "".join(f'<li><a href="{a.path}">{a.title}</a></li>' for a in feed.articles)
+    section = (f"<html><body><header><nav><a href='/'>Home</a></nav></header>"
+               f"<main><h1>World</h1><ul>{links}</ul></main></body></html>")
+    room.extra["/world/"] = section
+    source_id = add(db, room.base_url + "/world/", kind="section")
+    [report] = worker.run_once()
+    assert report.ok and report.new_articles == 3, report
+    with db.session() as session:
+        urls = {a.url.removeprefix(room.base_url)
+                for a in session.scalars(select(Article).where(Article.source_id == source_id))}
+    assert urls == {a.path for a in feed.articles}

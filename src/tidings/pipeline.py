@@ -91,6 +91,8 @@ class Pipeline:
             result, pages, feed = self._list_pages(source)
             for article in self._ingest_pages(source, pages, report):
                 log.info("article stored", extra={"source_id": source_id, "article_id": article})
+            if source.kind == "page" and report.page_errors:  # the page is the whole source
+                raise ExtractionError(report.page_errors[0])
             self._finish(source, report, attempt_id, result=result, feed=feed)
         except (FetchError, FeedError, ExtractionError) as exc:
             report.ok, report.error = False, str(exc)
