@@ -32,6 +32,7 @@ Rules (DESIGN.md, Delivery):
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,8 +41,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, event, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import JSON, Table, event, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -435,14 +435,57 @@ def insert_ignoring(
     conflict: list[str],
     returning: list[Any],
 ) -> list[Any]:
-    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING …`` in batches of ``CHUNK`` rows
-    (SQLite ≥ 3.35 and PostgreSQL); the rows actually inserted."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=conflict).returning(*returning)
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING …`` in batches of ``CHUNK`` rows;
+    the rows actually inserted.
+
+    SQLite (≥ 3.35): SQLAlchemy's dialect insert, many rows per statement.  PostgreSQL: one
+    array per column, ``INSERT … SELECT … FROM unnest(…)`` — a handful of parameters per batch
+    instead of one per value, which the driver would otherwise parse out of a huge statement.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return [
+            row
+            for chunk in chunks(rows)
+            for row in _insert_unnest(session, table, chunk, conflict, returning)
+        ]
+    ignoring = sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict)
+    stmt = ignoring.returning(*returning)
     written: list[Any] = []
     for chunk in chunks(rows):
         written += [tuple(row) for row in session.execute(stmt, chunk)]
     return written
+
+
+def _insert_unnest(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    conflict: list[str],
+    returning: list[Any],
+) -> list[Any]:
+    dialect = session.get_bind().dialect
+    names = list(rows[0])
+    params: dict[str, Any] = {}
+    arrays, picks = [], []
+    for i, name in enumerate(names):
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        if isinstance(column_type, JSON):  # JSON travels as text, cast back per element
+            params[f"a{i}"] = [json.dumps(value) for value in values]
+            arrays.append(f"CAST(:a{i} AS TEXT[])")
+            picks.append(f"CAST(u.c{i} AS JSON)")
+        else:
+            params[f"a{i}"] = values
+            arrays.append(f"CAST(:a{i} AS {column_type.compile(dialect=dialect)}[])")
+            picks.append(f"u.c{i}")
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)}) "
+        f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({aliases}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING "
+        f"RETURNING {', '.join(column.name for column in returning)}"
+    )
+    return [tuple(row) for row in session.execute(text(sql), params)]
 
 
 def chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
