@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 07:02:21.016681
+Create Date: 2026-11-29 07:58:44.212674
 """
 
 from __future__ import annotations
@@ -30,6 +30,23 @@ def upgrade() -> None:
     with op.batch_alter_table("alert_changes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alert_changes_alert_id"), ["alert_id"], unique=False)
 
+    op.create_table(
+        "rate_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=320), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("rate_events", schema=None) as batch_op:
+        batch_op.create_index("ix_rate_events_kind_key_at", ["kind", "key", "at"], unique=False)
+
+    op.create_table(
+        "site_settings",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
     op.create_table(
         "sources",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -107,15 +124,32 @@ def upgrade() -> None:
         sa.Column("query", sa.Text(), nullable=False),
         sa.Column("mode", sa.String(length=8), nullable=False),
         sa.Column("channels", sa.JSON(), nullable=True),
+        sa.Column("feed_secret", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["topic_id"], ["topics.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("feed_secret"),
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alerts_topic_id"), ["topic_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_alerts_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("last_used_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "articles",
@@ -215,6 +249,21 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "password_resets",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("used_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    with op.batch_alter_table("password_resets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_password_resets_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "topic_follows",
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("topic_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -226,6 +275,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("topic_follows", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_topic_follows_topic_id"), ["topic_id"], unique=False)
+
+    op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "notifications",
@@ -358,10 +422,18 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notifications_digest")
 
     op.drop_table("notifications")
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
+
+    op.drop_table("web_sessions")
     with op.batch_alter_table("topic_follows", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_topic_follows_topic_id"))
 
     op.drop_table("topic_follows")
+    with op.batch_alter_table("password_resets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_password_resets_user_id"))
+
+    op.drop_table("password_resets")
     with op.batch_alter_table("fetch_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_fetch_attempts_source_id"))
 
@@ -381,6 +453,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_articles_fetched_at"))
 
     op.drop_table("articles")
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
+
+    op.drop_table("api_tokens")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alerts_user_id"))
         batch_op.drop_index(batch_op.f("ix_alerts_topic_id"))
@@ -396,6 +472,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_sources_due")
 
     op.drop_table("sources")
+    op.drop_table("site_settings")
+    with op.batch_alter_table("rate_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_rate_events_kind_key_at")
+
+    op.drop_table("rate_events")
     with op.batch_alter_table("alert_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alert_changes_alert_id"))
 
