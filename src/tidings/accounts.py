@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidings.alerts.query import parse
-from tidings.alerts.store import MODES, create_alert, delete_alert
+from tidings.alerts.store import MODES, create_alert, delete_alert, update_alert
 from tidings.clock import Clock, naive_utc, utcnow
 from tidings.config import Settings
 from tidings.delivery.channels.apprise import InvalidAppriseURL, apprise_plugin
@@ -57,6 +57,10 @@ USER_CHANNEL_KINDS = ("email", "apprise", "webhook", "webpush")
 
 class AccountError(ValueError):
     """Input Tidings will not store; the message says what to change."""
+
+
+class AccountConflict(AccountError):
+    """The thing already exists (a reader's e-mail, a topic's slug, the same channel twice)."""
 
 
 class NotFound(LookupError):
@@ -133,7 +137,7 @@ def create_user(
     zone = check_timezone(timezone)
     at = _clock_time(digest_time, "digest time")
     if find_user(session, address) is not None:
-        raise AccountError(f"a reader with the e-mail {address!r} already exists")
+        raise AccountConflict(f"a reader with the e-mail {address!r} already exists")
     user = User(email=address, is_admin=admin, timezone=zone, digest_time=f"{at:%H:%M}")
     user.created_at = naive_utc(clock())
     if password is not None:
@@ -166,7 +170,7 @@ def _add_unique(session: Session, row: Any, message: str) -> None:
         with session.begin_nested():
             session.add(row)
     except IntegrityError as exc:
-        raise AccountError(message) from exc
+        raise AccountConflict(message) from exc
 
 
 def find_user(session: Session, email: str) -> User | None:
@@ -324,6 +328,27 @@ def remove_alert(session: Session, user: User, alert_id: int, *, clock: Clock = 
     delete_alert(session, alert_id, clock=clock)
 
 
+def change_alert(
+    session: Session,
+    user: User,
+    alert_id: int,
+    *,
+    query: str | None = None,
+    mode: str | None = None,
+    channels: Sequence[int] | None | _Keep = KEEP,
+    clock: Clock = utcnow,
+) -> Alert:
+    """Change one of the reader's alerts (``None`` query or mode, ``KEEP`` channels: as they
+    are; channels ``None`` or empty: all of the reader's channels).  Same errors as ``add_alert``."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.user_id != user.id:
+        raise NotFound(f"{user.email} has no alert {alert_id}")
+    if channels is not KEEP:
+        chosen = [user_channel(session, user, c).id for c in channels or ()]
+        alert.channels = chosen or None
+    return update_alert(session, alert_id, query=query, mode=mode, clock=clock)
+
+
 # -- channels -----------------------------------------------------------------------------
 
 
@@ -402,7 +427,7 @@ def _refuse_duplicate(session: Session, user: User, kind: str, config: dict[str,
     key = _TARGET_KEYS[kind]
     for channel in user_channels(session, user):
         if channel.kind == kind and channel.config.get(key) == config[key]:
-            raise AccountError(f"{user.email} already has this {kind} channel ({channel.id})")
+            raise AccountConflict(f"{user.email} already has this {kind} channel ({channel.id})")
 
 
 def user_channels(session: Session, user: User) -> list[Channel]:
@@ -540,7 +565,7 @@ def create_topic(
         raise AccountError("a topic needs a name")
     parse(query)  # QueryError before anything is written
     if find_topic(session, slug) is not None:
-        raise AccountError(f"a topic {slug!r} already exists")
+        raise AccountConflict(f"a topic {slug!r} already exists")
     topic = Topic(slug=slug, name=name.strip(), description=description)
     topic.created_at = naive_utc(clock())
     _add_unique(session, topic, f"a topic {slug!r} already exists")

@@ -94,6 +94,9 @@ class Settings:
         300, _positive_int, "Seconds a claimed feed check stays with its worker before it may be reclaimed."
     )
     max_alerts_per_user: int = _setting(1000, _positive_int, "Standing alerts one reader may have.")
+    signup_enabled: bool = _setting(
+        True, _bool, "Whether visitors may sign up; an admin can change it at run time (admin settings)."
+    )
     log_level: str = _setting(
         "WARNING", _log_level, "Log level: DEBUG, INFO, WARNING or ERROR (logs go to stderr)."
     )
