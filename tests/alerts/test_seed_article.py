@@ -59,7 +59,7 @@ def test_seed_article_engine_agrees(article):
         for alert_id, (_, matches, terms) in enumerate(CASES, start=1)
         if matches
     ]
-    assert index.match(article) == expected
+    assert sorted(index.match(article)) == expected
 
 
 def test_phrase_never_spans_title_and_text():
@@ -68,4 +68,4 @@ def test_phrase_never_spans_title_and_text():
     index = AlertIndex()
     index.add(1, '"north korea"')
     index.add(2, "north korea")
-    assert index.match(article) == [Match(2, ("north", "korea"))]
+    assert sorted(index.match(article)) == [Match(2, ("north", "korea"))]

@@ -116,11 +116,11 @@ def test_two_engines_stay_in_sync_through_the_database(db):
     assert first.refresh() == 4
     assert second.refresh() == 4
     expected = [Match(trump, ("assad", "trump")), Match(singapore, ("singapore",))]
-    assert first.match(ARTICLE) == second.match(ARTICLE) == expected
+    assert sorted(first.match(ARTICLE)) == sorted(second.match(ARTICLE)) == expected
     assert first.refresh() == 0
     fresh = SyncedAlertIndex(db)
     assert fresh.load() == 2
-    assert fresh.match(ARTICLE) == expected
+    assert sorted(fresh.match(ARTICLE)) == expected
     assert fresh.refresh() == 0  # the load's cursor already covers every change
 
 
@@ -130,4 +130,4 @@ def test_refresh_reads_the_log_in_batches(db):
     engine.load()
     ids = [_add(db, reader, word) for word in ("kim", "assad", "trump", "singapore", "putin")]
     assert engine.refresh() == 5
-    assert [m.alert_id for m in engine.match(ARTICLE)] == ids[:4]
+    assert sorted(m.alert_id for m in engine.match(ARTICLE)) == ids[:4]

@@ -1,18 +1,28 @@
 """The matching engine: which of a million standing alerts does this article match?
 
-The presearcher design of Lucene Monitor and the Elasticsearch percolator:
+The presearcher design of Lucene Monitor and the Elasticsearch percolator, arranged so that the
+work per article grows with the number of *distinct* queries that need checking, and the work
+per matching *alert* is a C-level list extension:
 
-* Each alert is compiled to a *program*: nested tuples of small op codes and interned strings,
-  a few hundred bytes.  Identical programs (many readers follow the same name) are stored once,
-  with the ids of the alerts that share them.
-* A program is *anchored* under the tokens it cannot match without.  The query is expanded into
-  alternatives (top-level ORs split, small ORs inside ANDs multiplied out), and each alternative
-  is indexed under its two rarest required tokens (a pair) or its only one.  Fields count as
-  tokens: ``site:example.com`` requires the pseudo-token ``site:example.com``, which every
-  article from that host or its subdomains carries.
-* An article is analysed once.  Its token set selects the anchors it contains: a dictionary
-  look-up per token, then a small set intersection per pair.  Only those candidates are
-  verified, exactly, against the article; verification agrees with ``reference.evaluate``.
+* An article is analysed once into a set of **keys**: its words, its adjacent word pairs
+  (``"kim jong"``), its title's words and pairs (``"intitle:kim"``), and pseudo-keys for its
+  site and language (``"site:example.com"``, ``"lang:en"``).  No word contains a space or a
+  colon, so the kinds never collide.
+* Each alert's query is compiled to a *program* (nested tuples), then to a **keyed** form in
+  which every word, two-word phrase, ``intitle:`` word or pair, ``site:`` host and ``lang:``
+  code is a key string, true when the article has that key.  Alerts with an equal keyed form
+  share one ``_Group``: it is verified once per article, and its matched terms computed once.
+* A group is *anchored* under the keys it cannot match without.  The query is expanded into
+  alternatives (top-level ORs split, small ORs inside ANDs multiplied out), each indexed under
+  its two rarest required keys (a pair) or its only one.
+* A group whose query is one key or two keys joined by AND is **exact**: being found under its
+  anchor *is* the match, and its matched terms never change.  Its alerts' ``Match`` objects are
+  made once, when they are added, and kept in one list per anchor, so an article that has the
+  anchor takes all of them with one ``list.extend``.  Most alerts are like this (a name, a
+  word, a phrase, a phrase with ``lang:`` or ``site:``).
+* The other groups are verified exactly against the article (``keys.issuperset`` and
+  ``keys.isdisjoint`` for ANDs of keys and negations, a walk of the keyed tree otherwise); the
+  answer agrees with ``reference.evaluate``.
 * An alternative whose anchor is still common (its estimated share of articles is above
   ``always_threshold``) or a query too wide to expand goes to the *always-check* set, verified
   for every article.  ``stats()`` reports its size so it can be watched.
@@ -24,9 +34,8 @@ given at construction, which therefore never change for the life of an index.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from itertools import product
-from operator import itemgetter
+from collections.abc import Iterable, Iterator
+from itertools import compress, pairwise, product, repeat
 from typing import Any
 
 from tidings.alerts.analysis import analyze
@@ -38,9 +47,66 @@ from tidings.alerts.stats import TokenStats
 TERM, TITLE_TERM, PHRASE, TITLE_PHRASE, SITE, LANG, AND, OR, NOT = range(9)
 
 Program = tuple[Any, ...]
-Anchor = tuple[str, ...]  # one token, or the rarer token then the more common one
+Keyed = str | tuple[Any, ...]  # a key, or a program whose leaves are keys where they can be
+Anchor = tuple[str, ...]  # one key, or the rarer key then the more common one
 
 MAX_ALTERNATIVES = 32
+TITLE = "intitle:"
+
+
+class _Group:
+    """The alerts that share one keyed query, and what matching needs to know about it.
+
+    ``members`` holds a ready ``Match`` per alert when the matched terms never change
+    (``terms`` is set), and plain alert ids otherwise.  ``exact`` is the anchor of a group
+    that needs no verification (None for the others).
+    """
+
+    __slots__ = ("keyed", "required", "excluded", "terms", "term_leaves", "exact", "members")
+
+    def __init__(self, keyed: Keyed) -> None:
+        self.keyed = keyed
+        self.required, self.excluded = _conjunction(keyed)
+        self.terms = _fixed_terms(keyed)
+        self.term_leaves = _TermLeaves(keyed) if self.terms is None else None
+        self.exact: Anchor | None = None
+        self.members: list[Any] = []
+
+    def enlist(self, alert_id: int) -> Any:
+        """Add an alert; return what was added to ``members`` (its ``Match``, or its id)."""
+        member = alert_id if self.terms is None else tuple.__new__(Match, (alert_id, self.terms))
+        self.members.append(member)
+        return member
+
+    def discharge(self, alert_id: int) -> Any:
+        """Remove an alert; return what was removed from ``members``."""
+        for position, member in enumerate(self.members):
+            if (member if self.terms is None else member[0]) == alert_id:
+                return self.members.pop(position)
+        raise KeyError(alert_id)
+
+
+class _TermLeaves:
+    """The words and phrases outside any negation of a query with OR, to find which matched."""
+
+    __slots__ = ("tests", "texts", "all_keys", "unique")
+
+    def __init__(self, keyed: Keyed) -> None:
+        leaves = list(_term_leaves(keyed))
+        self.tests = tuple(test for test, _ in leaves)
+        self.texts = tuple(text for _, text in leaves)
+        self.all_keys = all(type(test) is str for test in self.tests)
+        self.unique = len(set(self.texts)) == len(self.texts)
+
+    def found(self, keys: set[str], article: ArticleKeys) -> tuple[str, ...]:
+        """Those the article has, in query order, each once."""
+        if self.all_keys:
+            present: Iterable[bool] = map(keys.__contains__, self.tests)
+        else:
+            present = (_holds(test, keys, article) for test in self.tests)
+        if self.unique:
+            return tuple(compress(self.texts, present))
+        return tuple(dict.fromkeys(compress(self.texts, present)))
 
 
 class AlertIndex:
@@ -49,14 +115,13 @@ class AlertIndex:
     def __init__(self, stats: TokenStats | None = None, *, always_threshold: float = 0.3) -> None:
         self._token_stats = stats or TokenStats()
         self._always_threshold = always_threshold
-        self._alerts: dict[int, Program] = {}
-        self._subscribers: dict[Program, int | list[int]] = {}
-        self._single: dict[str, Program | list[Program]] = {}
-        self._pairs: dict[str, dict[str, Program | list[Program]]] = {}
-        self._always: dict[Program, None] = {}
-        self._canonical: dict[Program, Program] = {}
-        self._replies: dict[int, list[Match]] = {}  # id(program) → its matches, when fixed
-        self._counters = {"articles": 0, "candidates": 0, "matched_programs": 0, "matches": 0}
+        self._alerts: dict[int, _Group] = {}
+        self._groups: dict[Keyed, _Group] = {}
+        self._postings: dict[str, _Posting] = {}  # first anchor key → what is anchored there
+        self._always: dict[_Group, None] = {}
+        self._counters = dict.fromkeys(
+            ("articles", "verified", "verified_matched", "exact_matches", "matches"), 0
+        )
 
     # --- changing the alerts --------------------------------------------------------------
 
@@ -65,36 +130,29 @@ class AlertIndex:
 
         A query string is parsed first (``QueryError`` if it is not valid).
         """
-        compiled = compile_tree(parse(query) if isinstance(query, str) else query)
+        keyed = keyed_form(compile_tree(parse(query) if isinstance(query, str) else query))
         if alert_id in self._alerts:
             self.remove(alert_id)
-        program = self._canonical.setdefault(compiled, compiled)  # equal programs: one object
-        self._alerts[alert_id] = program
-        self._replies.pop(id(program), None)
-        subscribers = self._subscribers.get(program)
-        if subscribers is None:
-            self._subscribers[program] = alert_id
-            self._index(program)
-        elif isinstance(subscribers, list):
-            subscribers.append(alert_id)
-        else:
-            self._subscribers[program] = [subscribers, alert_id]
+        group = self._groups.get(keyed)
+        if group is None:
+            group = self._new_group(keyed)
+        self._alerts[alert_id] = group
+        member = group.enlist(alert_id)
+        if group.exact is not None:
+            self._posting(group.exact).take_match(member)
 
     def remove(self, alert_id: int) -> bool:
         """Forget ``alert_id``; False if it was not indexed."""
-        program = self._alerts.pop(alert_id, None)
-        if program is None:
+        group = self._alerts.pop(alert_id, None)
+        if group is None:
             return False
-        self._replies.pop(id(program), None)
-        subscribers = self._subscribers[program]
-        if isinstance(subscribers, list):
-            subscribers.remove(alert_id)
-            if len(subscribers) == 1:
-                self._subscribers[program] = subscribers[0]
-            return True
-        del self._subscribers[program]
-        del self._canonical[program]
-        self._unindex(program)
+        member = group.discharge(alert_id)
+        if group.exact is not None:
+            self._release(group.exact, member)
+        if not group.members:
+            del self._groups[group.keyed]
+            if group.exact is None:
+                self._unindex(group)
         return True
 
     def __len__(self) -> int:
@@ -103,156 +161,224 @@ class AlertIndex:
     def __contains__(self, alert_id: object) -> bool:
         return alert_id in self._alerts
 
-    def _index(self, program: Program) -> None:
-        for anchor in self._anchors(program):
-            if anchor is None:
-                self._always[program] = None
-            elif len(anchor) == 1:
-                _post(self._single, anchor[0], program)
-            else:
-                _post(self._pairs.setdefault(anchor[0], {}), anchor[1], program)
+    def _new_group(self, keyed: Keyed) -> _Group:
+        group = self._groups[keyed] = _Group(keyed)
+        anchors = self._anchors(keyed)
+        group.exact = _exact_anchor(keyed, anchors)
+        if group.exact is None:
+            for anchor in anchors:
+                if anchor is None:
+                    self._always[group] = None
+                else:
+                    self._posting(anchor).take_group(group)
+        return group
 
-    def _unindex(self, program: Program) -> None:
-        for anchor in self._anchors(program):
+    def _unindex(self, group: _Group) -> None:
+        for anchor in self._anchors(group.keyed):
             if anchor is None:
-                self._always.pop(program, None)
-            elif len(anchor) == 1:
-                _unpost(self._single, anchor[0], program)
+                self._always.pop(group, None)
             else:
-                inner = self._pairs[anchor[0]]
-                _unpost(inner, anchor[1], program)
-                if not inner:
-                    del self._pairs[anchor[0]]
+                self._release(anchor, group)
 
-    def _anchors(self, program: Program) -> set[Anchor | None]:
-        """Where ``program`` is indexed: one anchor per alternative (None: always check)."""
-        alternatives = required_tokens(program)
+    def _posting(self, anchor: Anchor) -> _Posting:
+        """The posting of ``anchor`` (made empty if new)."""
+        posting = self._postings.get(anchor[0])
+        if posting is None:
+            posting = self._postings[anchor[0]] = _Posting()
+        return posting if len(anchor) == 1 else posting.inner(anchor[1])
+
+    def _release(self, anchor: Anchor, item: Match | _Group) -> None:
+        """Take ``item`` out of ``anchor``'s posting, dropping postings left empty."""
+        outer = self._postings[anchor[0]]
+        if len(anchor) == 1:
+            outer.drop(item)
+        else:
+            inner = outer.pairs[anchor[1]]  # type: ignore[index]
+            inner.drop(item)
+            if inner.empty():
+                outer.drop_inner(anchor[1])
+        if outer.empty():
+            del self._postings[anchor[0]]
+
+    def _anchors(self, keyed: Keyed) -> set[Anchor | None]:
+        """Where a query is indexed: one anchor per alternative (None: always check)."""
+        alternatives = required_keys(keyed)
         if alternatives is None:
             return {None}
-        return {self._anchor(tokens) for tokens in alternatives}
+        return {self._anchor(keys) for keys in alternatives}
 
-    def _anchor(self, tokens: frozenset[str]) -> Anchor | None:
-        df = self._token_stats.df
-        ranked = sorted((df(token), token) for token in tokens)[:2]
+    def _anchor(self, keys: frozenset[str]) -> Anchor | None:
+        ranked = sorted((self._key_df(key), key) for key in keys)[:2]
         estimate = 1.0
         for frequency, _ in ranked:
             estimate *= frequency
-        if estimate > self._always_threshold:
+        if not ranked or estimate > self._always_threshold:
             return None
-        return tuple(token for _, token in ranked)
+        return tuple(key for _, key in ranked)
+
+    def _key_df(self, key: str) -> float:
+        """The estimated share of articles with ``key``: a pair of words is at most as common
+        as the rarer word, a title word at most as common as the word."""
+        if key.startswith(TITLE):
+            key = key[len(TITLE) :]
+        if " " in key:
+            return min(self._token_stats.df(word) for word in key.split())
+        return self._token_stats.df(key)
 
     # --- matching -------------------------------------------------------------------------
 
     def match(self, article: MatchArticle) -> list[Match]:
-        """The alerts ``article`` matches, in alert id order, each with its matched terms."""
-        view = ArticleView.of(article)
-        matched = [program for program in self._candidates(view.tokens) if view.holds(program)]
-        return self._answer(view, matched)
-
-    def _candidates(self, tokens: set[str]) -> list[Program]:
-        found: list[Program] = list(self._always)
-        add, add_all = found.append, found.extend
-        single = self._single
-        for token in single.keys() & tokens:
-            posting = single[token]
-            add_all(posting) if type(posting) is list else add(posting)  # type: ignore[arg-type]
-        pairs = self._pairs
-        for token in pairs.keys() & tokens:
-            inner = pairs[token]
-            for other in inner.keys() & tokens:
-                posting = inner[other]
-                add_all(posting) if type(posting) is list else add(posting)  # type: ignore[arg-type]
-        self._counters["articles"] += 1
-        self._counters["candidates"] += len(found)
-        return found
-
-    def _answer(self, view: ArticleView, matched: list[Program]) -> list[Match]:
-        answer: list[Match] = []
-        seen: set[int] = set()
-        replies = self._replies
-        for program in matched:
-            key = id(program)
-            if key in seen:
-                continue
-            seen.add(key)
-            reply = replies.get(key)
-            if reply is None:
-                reply = self._reply(program, view)
-            answer.extend(reply)
-        answer.sort(key=_alert_id)
-        self._counters["matched_programs"] += len(seen)
-        self._counters["matches"] += len(answer)
+        """The alerts ``article`` matches, each with its matched terms (in no particular order)."""
+        seen = ArticleKeys(article)
+        answer, checked = self._look_up(seen.keys)
+        exact = len(answer)
+        matched = _verify(checked, seen, answer)
+        counters = self._counters
+        counters["articles"] += 1
+        counters["verified"] += len(checked)
+        counters["verified_matched"] += matched
+        counters["exact_matches"] += exact
+        counters["matches"] += len(answer)
         return answer
 
-    def _reply(self, program: Program, view: ArticleView) -> list[Match]:
-        """The matches of ``program``'s alerts.  Without an OR its matched terms are always the
-        same (all its positive words), so the reply is made once and kept until it changes."""
-        fixed = _fixed_terms(program)
-        terms = fixed if fixed is not None else tuple(view.matched_terms(program))
-        subscribers = self._subscribers[program]
-        make = tuple.__new__  # Match(...) without the Python-level __new__
-        if type(subscribers) is list:
-            reply = [make(Match, (alert_id, terms)) for alert_id in subscribers]
-        else:
-            reply = [make(Match, (subscribers, terms))]
-        if fixed is not None:
-            self._replies[id(program)] = reply
-        return reply
+    def _look_up(self, keys: set[str]) -> tuple[list[Match], set[_Group]]:
+        """The matches of exact alerts whose anchor the article has (one ``extend`` per anchor),
+        and the groups to verify: those anchored under its keys, and the always-check set."""
+        answer: list[Match] = []
+        extend = answer.extend
+        checked: set[_Group] = set(self._always)
+        update = checked.update
+        postings = self._postings
+        for key in postings.keys() & keys:
+            posting = postings[key]
+            if posting.matches:
+                extend(posting.matches)
+            if posting.groups:
+                update(posting.groups)
+            pairs = posting.pairs
+            if pairs is not None:
+                for other in posting.seconds & keys:
+                    inner = pairs[other]
+                    if inner.matches:
+                        extend(inner.matches)
+                    if inner.groups:
+                        update(inner.groups)
+        return answer, checked
 
     def stats(self) -> dict[str, int | float]:
-        """Sizes and running counters: how big the index is and how much it verifies."""
+        """Sizes and running counters: how big the index is and how much it verifies.
+
+        ``verified`` counts groups (distinct queries) checked exactly, ``verified_matched``
+        those that matched; alerts in exact groups match without a check."""
         counters = self._counters
         return {
             "alerts": len(self._alerts),
-            "programs": len(self._subscribers),
+            "programs": len(self._groups),
+            "exact_programs": sum(1 for group in self._groups.values() if group.exact),
             "always_check": len(self._always),
-            "single_anchors": len(self._single),
-            "pair_anchors": sum(len(inner) for inner in self._pairs.values()),
+            "anchor_keys": len(self._postings),
+            "pair_anchors": sum(len(p.pairs or ()) for p in self._postings.values()),
             **counters,
-            "candidates_per_match": counters["candidates"] / max(1, counters["matched_programs"]),
+            "candidates_per_match": counters["verified"] / max(1, counters["verified_matched"]),
         }
 
 
-_alert_id = itemgetter(0)
+def _verify(checked: Iterable[_Group], article: ArticleKeys, answer: list[Match]) -> int:
+    """Add the matches of the ``checked`` groups that hold to ``answer``; return how many held.
+
+    One loop with the common cases inline: this runs for every candidate group."""
+    keys = article.keys
+    append, extend = answer.append, answer.extend
+    make = tuple.__new__
+    held = 0
+    for group in checked:
+        required = group.required
+        if required is not None:
+            if not keys.issuperset(required) or not keys.isdisjoint(group.excluded):
+                continue
+        elif not _holds(group.keyed, keys, article):
+            continue
+        held += 1
+        leaves = group.term_leaves
+        if leaves is None:
+            extend(group.members)
+            continue
+        terms = leaves.found(keys, article)
+        members = group.members
+        if len(members) == 1:
+            append(make(Match, (members[0], terms)))
+        else:
+            extend(map(make, repeat(Match), zip(members, repeat(terms))))
+    return held
 
 
-def _fixed_terms(program: Program) -> tuple[str, ...] | None:
-    """The matched terms of a program without OR: its positive words and phrases, always."""
-    found: list[str] = []
-    stack = [program]
-    while stack:
-        node = stack.pop()
-        op = node[0]
-        if op == OR:
-            return None
-        if op == AND:
-            stack.extend(reversed(node[1:]))
-        elif op <= TITLE_PHRASE:
-            text = node[1].strip()
-            if text not in found:
-                found.append(text)
-    return tuple(found)
+class _Posting:
+    """What is anchored under one key, or under one pair of keys: the ``Match`` of each exact
+    alert, the groups to verify, and (under a first key) the postings of its pairs."""
+
+    __slots__ = ("matches", "groups", "pairs", "seconds")
+
+    def __init__(self) -> None:
+        self.matches: list[Match] | None = None
+        self.groups: list[_Group] | None = None
+        self.pairs: dict[str, _Posting] | None = None
+        # The keys of ``pairs``: ``&`` with an article's keys is the quickest way to its pairs.
+        self.seconds: frozenset[str] = frozenset()
+
+    def take_match(self, match: Match) -> None:
+        if self.matches is None:
+            self.matches = []
+        self.matches.append(match)
+
+    def take_group(self, group: _Group) -> None:
+        if self.groups is None:
+            self.groups = []
+        self.groups.append(group)
+
+    def inner(self, second: str) -> _Posting:
+        """The posting of the pair (this key, ``second``), made empty if new."""
+        if self.pairs is None:
+            self.pairs = {}
+        posting = self.pairs.get(second)
+        if posting is None:
+            posting = self.pairs[second] = _Posting()
+            self.seconds = frozenset(self.pairs)
+        return posting
+
+    def drop(self, item: Match | _Group) -> None:
+        """Remove ``item`` (this very object: equal matches of other alerts stay)."""
+        held: list[Any] = (self.groups if type(item) is _Group else self.matches) or []
+        del held[next(i for i, each in enumerate(held) if each is item)]
+        if not self.matches:
+            self.matches = None
+        if not self.groups:
+            self.groups = None
+
+    def drop_inner(self, second: str) -> None:
+        assert self.pairs is not None
+        del self.pairs[second]
+        self.seconds = frozenset(self.pairs)
+        if not self.pairs:
+            self.pairs = None
+
+    def empty(self) -> bool:
+        return not (self.matches or self.groups or self.pairs)
 
 
-def _post(postings: dict[str, Program | list[Program]], key: str, program: Program) -> None:
-    """Add ``program`` under ``key``: a lone program is stored bare, several in a list."""
-    current = postings.get(key)
-    if current is None:
-        postings[key] = program
-    elif type(current) is list:
-        current.append(program)
+def _exact_anchor(keyed: Keyed, anchors: set[Anchor | None]) -> Anchor | None:
+    """The anchor of a query that is one key or an AND of keys all in its anchor: finding the
+    anchor is matching it."""
+    if len(anchors) != 1 or None in anchors:
+        return None
+    (anchor,) = anchors
+    assert anchor is not None
+    if type(keyed) is str:
+        keys = {keyed}
+    elif keyed[0] == AND and all(type(child) is str for child in keyed[1:]):
+        keys = set(keyed[1:])
     else:
-        postings[key] = [current, program]  # type: ignore[list-item]
-
-
-def _unpost(postings: dict[str, Program | list[Program]], key: str, program: Program) -> None:
-    current = postings[key]
-    if type(current) is list:
-        current.remove(program)
-        if len(current) == 1:
-            postings[key] = current[0]
-    else:
-        del postings[key]
+        return None
+    return anchor if keys == set(anchor) else None
 
 
 # --- compiling ------------------------------------------------------------------------------
@@ -275,41 +401,63 @@ def compile_tree(node: Node) -> Program:
     return (op, *(compile_tree(child) for child in node.children))
 
 
-def required_tokens(program: Program) -> list[frozenset[str]] | None:
-    """Alternatives of tokens (and pseudo-tokens) a match needs: it contains all of one of them.
+def keyed_form(program: Program) -> Keyed:
+    """``program`` with every leaf that an article key decides replaced by that key.
+
+    Phrases of three or more words and ``site:`` with a path stay program leaves."""
+    op = program[0]
+    if op in (TERM, TITLE_TERM):
+        return sys.intern((TITLE if op == TITLE_TERM else "") + program[1])
+    if op in (PHRASE, TITLE_PHRASE):
+        words = program[1].split()
+        if 1 <= len(words) <= 2:
+            return sys.intern((TITLE if op == TITLE_PHRASE else "") + " ".join(words))
+        return program
+    if op == SITE:
+        return sys.intern("site:" + program[1]) if program[1] and not program[2] else program
+    if op == LANG:
+        return sys.intern("lang:" + program[1]) if program[1] else program
+    if op == NOT:
+        return (NOT, keyed_form(program[1]))
+    return (op, *(keyed_form(child) for child in program[1:]))
+
+
+def required_keys(keyed: Keyed) -> list[frozenset[str]] | None:
+    """Alternatives of keys a match needs: the article has all the keys of one of them.
 
     None when nothing can be required (a negation), or the query is too wide to expand.
     """
-    op = program[0]
-    if op in (TERM, TITLE_TERM):
-        return [frozenset((program[1],))]
+    if type(keyed) is str:
+        return [frozenset((keyed,))]
+    op = keyed[0]
     if op in (PHRASE, TITLE_PHRASE):
-        return [frozenset(program[1].split())]
+        words = keyed[1].split()
+        prefix = TITLE if op == TITLE_PHRASE else ""
+        pairs = {sys.intern(prefix + " ".join(pair)) for pair in pairwise(words)}
+        return [frozenset(pairs)] if pairs else None
     if op == SITE:
-        return [frozenset(("site:" + program[1],))]
-    if op == LANG:
-        return [frozenset(("lang:" + program[1],))]
+        return [frozenset((sys.intern("site:" + keyed[1]),))] if keyed[1] else None
     if op == OR:
-        return _required_any(program[1:])
+        return _required_any(keyed[1:])
     if op == AND:
-        return _required_all(program[1:])
+        return _required_all(keyed[1:])
     return None
 
 
-def _required_any(children: Iterable[Program]) -> list[frozenset[str]] | None:
+def _required_any(children: Iterable[Keyed]) -> list[frozenset[str]] | None:
     alternatives: list[frozenset[str]] = []
     for child in children:
-        needed = required_tokens(child)
+        needed = required_keys(child)
         if needed is None:
             return None
         alternatives.extend(needed)
     return alternatives if len(alternatives) <= MAX_ALTERNATIVES else None
 
 
-def _required_all(children: Iterable[Program]) -> list[frozenset[str]] | None:
+def _required_all(children: Iterable[Keyed]) -> list[frozenset[str]] | None:
     combined: list[frozenset[str]] | None = None
     for child in children:
-        needed = required_tokens(child)
+        needed = required_keys(child)
         if needed is None:
             continue  # an AND may ignore a child: the rest is still required
         if combined is None:
@@ -319,7 +467,114 @@ def _required_all(children: Iterable[Program]) -> list[frozenset[str]] | None:
     return combined
 
 
+def _conjunction(keyed: Keyed) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """Keys required and keys excluded, when the query is just that (an AND of keys and of
+    negated keys or negated ORs of keys); (None, ()) otherwise."""
+    if type(keyed) is str:
+        return (keyed,), ()
+    if keyed[0] != AND:
+        return None, ()
+    required: list[str] = []
+    excluded: list[str] = []
+    for child in keyed[1:]:
+        if type(child) is str:
+            required.append(child)
+        elif child[0] == NOT and _keys_of_or(child[1]) is not None:
+            excluded.extend(_keys_of_or(child[1]) or ())
+        else:
+            return None, ()
+    return (tuple(required), tuple(excluded)) if required else (None, ())
+
+
+def _keys_of_or(keyed: Keyed) -> list[str] | None:
+    """The keys of a key or an OR of keys (None for anything else)."""
+    if type(keyed) is str:
+        return [keyed]
+    if keyed[0] == OR and all(type(child) is str for child in keyed[1:]):
+        return list(keyed[1:])
+    return None
+
+
+def _is_term_key(key: str) -> bool:
+    """Whether a key stands for a word or phrase (not a site or a language)."""
+    return ":" not in key or key.startswith(TITLE)
+
+
+def _term_leaves(keyed: Keyed) -> Iterator[tuple[Keyed, str]]:
+    """(test, text) of each word and phrase outside any negation, in query order."""
+    if type(keyed) is str:
+        if _is_term_key(keyed):
+            yield keyed, keyed.removeprefix(TITLE)
+    elif keyed[0] in (AND, OR):
+        for child in keyed[1:]:
+            yield from _term_leaves(child)
+    elif keyed[0] in (PHRASE, TITLE_PHRASE):
+        yield keyed, keyed[1].strip()
+
+
+def _fixed_terms(keyed: Keyed) -> tuple[str, ...] | None:
+    """The matched terms of a query without OR (outside negations): all its words and phrases,
+    whenever it matches.  None for a query with OR."""
+    if _has_positive_or(keyed):
+        return None
+    return tuple(dict.fromkeys(text for _, text in _term_leaves(keyed)))
+
+
+def _has_positive_or(keyed: Keyed) -> bool:
+    if type(keyed) is str or keyed[0] not in (AND, OR):
+        return False
+    return keyed[0] == OR or any(_has_positive_or(child) for child in keyed[1:])
+
+
+def _holds(keyed: Keyed, keys: set[str], article: ArticleKeys) -> bool:
+    """Whether the article satisfies a keyed query (the reference evaluator's answer)."""
+    if isinstance(keyed, str):
+        return keyed in keys
+    op = keyed[0]
+    if op == AND:  # plain loops: faster than all()/any() over a generator on the hot path
+        for child in keyed[1:]:  # noqa: SIM110
+            if not _holds(child, keys, article):
+                return False
+        return True
+    if op == OR:
+        for child in keyed[1:]:  # noqa: SIM110
+            if _holds(child, keys, article):
+                return True
+        return False
+    if op == NOT:
+        return not _holds(keyed[1], keys, article)
+    return article.view().holds(keyed)
+
+
 # --- the article side -----------------------------------------------------------------------
+
+
+class ArticleKeys:
+    """An article as the engine sees it: the set of its keys (its words, word pairs, title
+    words and pairs, site and language), and the full view only if a query needs it."""
+
+    __slots__ = ("keys", "title", "text", "host", "path", "language", "_view")
+
+    def __init__(self, article: MatchArticle) -> None:
+        self.host, self.path = url_host_path(article.url)
+        self.title, self.text = analyze(article.title), analyze(article.text)
+        self.language = article.language
+        keys = set(self.text)
+        keys.update(self.title)
+        keys.update(map(" ".join, pairwise(self.text)))
+        title_pairs = pair_keys(self.title)
+        keys.update(title_pairs)
+        keys.update(map(TITLE.__add__, self.title))
+        keys.update(map(TITLE.__add__, title_pairs))
+        keys.update(field_tokens(self.host, self.language))
+        self.keys = keys
+        self._view: ArticleView | None = None
+
+    def view(self) -> ArticleView:
+        """The article in the forms a long phrase or a ``site:`` path is checked on."""
+        if self._view is None:
+            self._view = ArticleView(self.title, self.text, self.host, self.path, self.language)
+        return self._view
 
 
 class ArticleView:
@@ -402,3 +657,8 @@ def field_tokens(host: str, language: str | None) -> list[str]:
         parts = language.strip().lower().replace("_", "-").split("-")
         tokens.extend("lang:" + "-".join(parts[:i]) for i in range(1, len(parts) + 1))
     return tokens
+
+
+def pair_keys(tokens: list[str]) -> list[str]:
+    """The keys of adjacent word pairs: ``["kim", "jong", "un"]`` → ``["kim jong", "jong un"]``."""
+    return list(map(" ".join, pairwise(tokens)))

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from tidings.alerts.engine import AlertIndex
-from tidings.alerts.model import MatchArticle
+from tidings.alerts.model import Match, MatchArticle
 from tidings.alerts.query import QueryError, parse
 
 
@@ -48,9 +48,14 @@ def command(
     index = build_index(queries)
     for path in articles:
         for article in read_articles(path):
-            for match in index.match(article):
+            for match in sorted(index.match(article), key=alert_order):
                 line = {"article": article.id, "alert": match.alert_id, "terms": list(match.terms)}
                 click.echo(json.dumps(line, ensure_ascii=False))
+
+
+def alert_order(match: Match) -> int:
+    """The engine answers in no particular order; the output is in alert id order."""
+    return match.alert_id
 
 
 def read_alert_file(path: Path) -> list[str]:
