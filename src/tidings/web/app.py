@@ -1,27 +1,82 @@
-"""The web process: for now the WebSub callback and a health check.
+"""The web app: the one place its routes are assembled.
 
-``create_app`` is the one place routes are assembled; the reader-facing pages and the REST
-API join it here.
+* ``/api/v1/…`` the REST API (``tidings.web.routes``), described at ``/api/v1/openapi.json``
+  (browsable at ``/api/v1/docs``), signed in by bearer token or session cookie
+  (``tidings.web.auth``); every error is JSON (``tidings.web.errors``).
+* ``/feeds/alerts/{secret}.xml`` each alert's RSS feed; ``/unsubscribe/{token}`` the digest
+  e-mails' one-click unsubscribe; ``/websub/{source_id}`` WebSub callbacks; ``/healthz``.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from pathlib import Path
+
+from fastapi import FastAPI, Response
+from sqlalchemy import update
 
 from tidings import __version__
 from tidings.clock import Clock, utcnow
 from tidings.config import Settings
+from tidings.delivery.digests import verify_unsubscribe_token
 from tidings.pipeline import mark_pushed
+from tidings.secrets import load_or_create_secret
 from tidings.store.db import Database
+from tidings.store.models import Channel
+from tidings.web import auth
+from tidings.web.context import Web
+from tidings.web.errors import ApiError, install_error_handlers
+from tidings.web.preview import LivePreview
+from tidings.web.routes import admin, alerts, inbox, reader
 from tidings.web.websub import websub_router
+
+SESSION_SECRET = "session"
 
 
 def create_app(settings: Settings, db: Database, *, clock: Clock = utcnow) -> FastAPI:
-    app = FastAPI(title="Tidings", version=__version__)
-    app.include_router(websub_router(db, mark_pushed(db, clock), clock=clock))
+    app = FastAPI(
+        title="Tidings",
+        version=__version__,
+        description="Self-hosted news alerts: alerts, inbox, channels, topics.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.web = Web(
+        settings=settings,
+        db=db,
+        clock=clock,
+        preview=LivePreview(db, clock),
+        session_secret=load_or_create_secret(Path(settings.data_dir), SESSION_SECRET),
+    )
+    install_error_handlers(app)
+    for router in (auth.router, alerts.router, inbox.router, reader.router, admin.router):
+        app.include_router(router)
+    app.include_router(alerts.feeds)
+    app.include_router(
+        websub_router(db, mark_pushed(db, clock), clock=clock), include_in_schema=False
+    )
+    _add_plain_routes(app, app.state.web)
+    return app
 
-    @app.get("/healthz")
+
+def _add_plain_routes(app: FastAPI, web: Web) -> None:
+    @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    return app
+    @app.post("/unsubscribe/{token}", include_in_schema=False)
+    @app.get("/unsubscribe/{token}", include_in_schema=False)
+    def unsubscribe(token: str) -> Response:
+        """One-click unsubscribe (RFC 8058) from the digest e-mails: the reader's e-mail
+        channels are turned off (the inbox and other channels carry on; turn them on again
+        in the notification settings)."""
+        user_id = verify_unsubscribe_token(token, web.settings)
+        if user_id is None:
+            raise ApiError(404, "this unsubscribe link is not valid")
+        with web.db.session() as session:
+            session.execute(
+                update(Channel)
+                .where(Channel.user_id == user_id, Channel.kind == "email")
+                .values(enabled=False)
+            )
+        return Response("You will get no more e-mails from Tidings.\n", media_type="text/plain")

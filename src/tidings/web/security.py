@@ -1,0 +1,217 @@
+"""Sessions, API tokens, CSRF tokens, login rate limits and password resets, in the database.
+
+Secrets handed out (session cookies, bearer tokens, reset links) are random 256-bit tokens;
+only their SHA-256 is stored, so a copy of the database lets nobody in.  State lives in rows,
+not in process memory, so any number of web processes agree: a session ended in one is ended
+in all, and rate limits count attempts made through every process.
+
+CSRF: a cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE) must carry the
+session's CSRF token in the ``X-CSRF-Token`` header (or a ``csrf_token`` form field).  The token
+is an HMAC of the session token under the server's session secret, so it needs no storage and
+cannot be made without the cookie; it is also set in the readable ``tidings_csrf`` cookie for
+scripts (double submit).  Requests carrying an ``Origin`` header must also come from the app's
+own origin.  Bearer-token requests need neither: a browser never adds that header by itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from tidings.clock import naive_utc
+from tidings.store.models import ApiToken, PasswordReset, RateEvent, User, WebSession
+
+SESSION_LIFETIME = timedelta(days=30)
+SESSION_TOUCH_EVERY = timedelta(minutes=5)
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)
+RESET_LIFETIME = timedelta(hours=1)
+API_TOKEN_PREFIX = "tid_"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+def start_session(session: Session, user: User, now: datetime) -> str:
+    """A new signed-in session for ``user``; returns the cookie value."""
+    token = new_token()
+    moment = naive_utc(now)
+    session.add(
+        WebSession(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            created_at=moment,
+            expires_at=moment + SESSION_LIFETIME,
+            last_seen_at=moment,
+        )
+    )
+    session.flush()
+    return token
+
+
+def session_user(session: Session, token: str, now: datetime) -> User | None:
+    """The user a live session cookie belongs to (its last use noted now and then)."""
+    row = session.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
+    moment = naive_utc(now)
+    if row is None or row.expires_at <= moment:
+        return None
+    if moment - row.last_seen_at > SESSION_TOUCH_EVERY:
+        row.last_seen_at = moment
+    return session.get(User, row.user_id)
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
+
+
+def end_all_sessions(session: Session, user_id: int) -> None:
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+
+
+def csrf_token(secret: bytes, session_token: str) -> str:
+    """The CSRF token of a session: HMAC-SHA256 of its cookie under the session secret."""
+    mac = hmac.new(secret, b"csrf:" + session_token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+def csrf_valid(secret: bytes, session_token: str, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(
+        csrf_token(secret, session_token), str(presented)
+    )
+
+
+# -- API tokens -----------------------------------------------------------------------------
+
+
+def create_api_token(
+    session: Session, user: User, name: str, now: datetime
+) -> tuple[ApiToken, str]:
+    """A new bearer token for ``user``: the row and the token itself (shown once)."""
+    token = API_TOKEN_PREFIX + new_token()
+    row = ApiToken(
+        token_hash=token_hash(token), user_id=user.id, name=name.strip(), created_at=naive_utc(now)
+    )
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def api_token_user(session: Session, token: str, now: datetime) -> User | None:
+    """The user a bearer token belongs to (its last use noted, at most once a minute)."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
+    if row is None:
+        return None
+    moment = naive_utc(now)
+    if row.last_used_at is None or moment - row.last_used_at > TOKEN_TOUCH_EVERY:
+        row.last_used_at = moment
+    return session.get(User, row.user_id)
+
+
+def user_api_tokens(session: Session, user_id: int) -> list[ApiToken]:
+    query = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
+    return list(session.scalars(query))
+
+
+def revoke_api_token(session: Session, user_id: int, token_id: int) -> bool:
+    """Delete one of the user's tokens; False when they have no such token."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+# -- rate limits ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` events of ``kind`` per key within ``window``."""
+
+    kind: str
+    limit: int
+    window: timedelta
+
+    def retry_after(self, session: Session, key: str, now: datetime) -> int | None:
+        """Seconds until the key may try again, or None when it may now."""
+        since = naive_utc(now) - self.window
+        count, oldest = session.execute(
+            select(func.count(), func.min(RateEvent.at)).where(
+                RateEvent.kind == self.kind, RateEvent.key == key, RateEvent.at > since
+            )
+        ).one()
+        if count < self.limit or oldest is None:
+            return None
+        return max(1, int((oldest - since).total_seconds()) + 1)
+
+    def record(self, session: Session, key: str, now: datetime) -> None:
+        """Count one event for ``key`` (events older than the window are dropped)."""
+        moment = naive_utc(now)
+        session.execute(
+            delete(RateEvent).where(
+                RateEvent.kind == self.kind, RateEvent.at <= moment - self.window
+            )
+        )
+        session.add(RateEvent(kind=self.kind, key=key[:320], at=moment))
+        session.flush()
+
+    def forget(self, session: Session, key: str) -> None:
+        session.execute(delete(RateEvent).where(RateEvent.kind == self.kind, RateEvent.key == key))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The rate limits of the account routes (per e-mail address typed, per client address)."""
+
+    login_per_account: RateLimit = RateLimit("login-account", 5, timedelta(minutes=15))
+    login_per_address: RateLimit = RateLimit("login-address", 20, timedelta(minutes=15))
+    resets_per_account: RateLimit = RateLimit("reset-account", 3, timedelta(hours=1))
+    resets_per_address: RateLimit = RateLimit("reset-address", 10, timedelta(hours=1))
+    signups_per_address: RateLimit = RateLimit("signup-address", 10, timedelta(hours=1))
+
+
+# -- password resets ------------------------------------------------------------------------
+
+
+def create_password_reset(session: Session, user: User, now: datetime) -> str:
+    """A one-time reset token for ``user``, valid for ``RESET_LIFETIME``; returns the token."""
+    token = new_token()
+    moment = naive_utc(now)
+    session.add(
+        PasswordReset(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            created_at=moment,
+            expires_at=moment + RESET_LIFETIME,
+        )
+    )
+    session.flush()
+    return token
+
+
+def redeem_password_reset(session: Session, token: str, now: datetime) -> User | None:
+    """The user of an unused, unexpired reset token, which is used up by this; else None."""
+    moment = naive_utc(now)
+    row = session.scalar(
+        select(PasswordReset).where(PasswordReset.token_hash == token_hash(token)).with_for_update()
+    )
+    if row is None or row.used_at is not None or row.expires_at <= moment:
+        return None
+    row.used_at = moment
+    session.flush()
+    return session.get(User, row.user_id)

@@ -1,0 +1,108 @@
+"""The web app on a real SQLite file and a real PostgreSQL database, driven through httpx.
+
+``TestClient`` is Starlette's httpx client wired to the ASGI app (no network).  Readers sign in
+with a bearer token (``Reader.client``) or through the login route with the session cookie
+(``Reader.browser``, which sends the CSRF token as a browser page would).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tidings.accounts import create_user, set_password
+from tidings.clock import FrozenClock
+from tidings.config import Settings
+from tidings.store.db import Database
+from tidings.store.models import User
+from tidings.web.app import create_app
+from tidings.web.security import create_api_token
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Reader:
+    id: int
+    email: str
+    token: str
+    app: FastAPI
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def set_password(self, password: str = PASSWORD) -> None:
+        """Give the reader a password (argon2 is slow on purpose: only readers who log in)."""
+        with self.app.state.web.db.session() as session:
+            set_password(session.get(User, self.id), password)
+
+    def client(self) -> TestClient:
+        """A client signed in with the reader's API token."""
+        return TestClient(self.app, headers=self.headers)
+
+    def browser(self) -> TestClient:
+        """A client signed in with the session cookie, sending the CSRF token."""
+        self.set_password()
+        client = TestClient(self.app)
+        reply = client.post("/api/v1/auth/login", json={"email": self.email, "password": PASSWORD})
+        assert reply.status_code == 200, reply.text
+        client.headers["X-CSRF-Token"] = reply.json()["csrf_token"]
+        return client
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        allow_private_networks=True,
+        base_url="http://testserver",
+        fetch_timeout=2.0,
+    )
+
+
+@pytest.fixture
+def app(web_settings: Settings, db: Database, clock: FrozenClock) -> FastAPI:
+    return create_app(web_settings, db, clock=clock)
+
+
+@pytest.fixture
+def anonymous(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+def add_reader(app: FastAPI, email: str, *, admin: bool = False) -> Reader:
+    web = app.state.web
+    with web.db.session() as session:
+        user = create_user(session, email, admin=admin, clock=web.clock)
+        _, token = create_api_token(session, user, "tests", web.clock())
+        return Reader(user.id, user.email, token, app)
+
+
+@pytest.fixture
+def alice(app: FastAPI) -> Reader:
+    return add_reader(app, "alice@example.com")
+
+
+@pytest.fixture
+def bob(app: FastAPI) -> Reader:
+    return add_reader(app, "bob@example.com")
+
+
+@pytest.fixture
+def admin(app: FastAPI) -> Reader:
+    return add_reader(app, "admin@example.com", admin=True)
