@@ -296,7 +296,7 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(8), default="story")  # story | digest | broadcast
+    kind: Mapped[str] = mapped_column(String(16), default="story")  # story | digest | broadcast
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(Text)
