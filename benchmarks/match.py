@@ -13,7 +13,9 @@ real thing (deterministic seed):
 The peer indexes a batch of the same articles in RAM with tantivy and runs every alert as a
 query against it.  At large alert counts it runs a sample of the alerts and is extrapolated
 linearly (per-query cost does not depend on how many other queries there are); the output says
-so.  Usage::
+so.  Times are CPU time of the process (``time.process_time``: every thread, ours and
+tantivy's), so that other jobs on a shared machine do not count against either side; wall-clock
+figures are in the JSON lines too.  Usage::
 
     python benchmarks/match.py                 # 10k, 100k and 1M alerts
     python benchmarks/match.py --quick         # 10k and 100k alerts, fewer articles
@@ -218,11 +220,12 @@ def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, f
     for article in articles[:20]:  # warm up
         index.match(article)
     index = _reset_counters(index)
-    times, matches = [], 0
+    times, walls, matches = [], [], 0
     for article in articles:
-        t0 = time.perf_counter()
+        t0, w0 = time.process_time(), time.perf_counter()
         matches += len(index.match(article))
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
+        walls.append(time.perf_counter() - w0)
     stats = index.stats()
     return {
         "build_s": build,
@@ -230,10 +233,15 @@ def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, f
         "articles_per_s": len(articles) / sum(times),
         "p50_ms": 1000 * statistics.median(times),
         "p99_ms": 1000 * statistics.quantiles(times, n=100)[98],
+        "wall_articles_per_s": len(articles) / sum(walls),
+        "wall_p99_ms": 1000 * statistics.quantiles(walls, n=100)[98],
         "matches_per_article": matches / len(articles),
         "candidates_per_match": stats["candidates_per_match"],
+        "verified_per_article": stats["verified"] / stats["articles"],
+        "exact_share": stats["exact_matches"] / max(1, stats["matches"]),
         "always_check": stats["always_check"],
         "programs": stats["programs"],
+        "duplicate_share": 1 - len(set(queries)) / len(queries),
     }
 
 
@@ -307,7 +315,7 @@ def run_peer(queries: list[str], articles: list[MatchArticle], sample: int) -> d
     schema = _peer_schema()
     chosen = queries[:: max(1, len(queries) // sample)][:sample]
     compiled = [peer_query(schema, parse(q)) for q in chosen]
-    start = time.perf_counter()
+    start, wall = time.process_time(), time.perf_counter()
     index = tantivy.Index(schema)
     writer = index.writer(heap_size=50_000_000, num_threads=1)
     for article in articles:
@@ -316,14 +324,15 @@ def run_peer(queries: list[str], articles: list[MatchArticle], sample: int) -> d
     writer.wait_merging_threads()
     index.reload()
     searcher = index.searcher()
-    indexed = time.perf_counter() - start
-    start = time.perf_counter()
+    indexed, indexed_wall = time.process_time() - start, time.perf_counter() - wall
+    start, wall = time.process_time(), time.perf_counter()
     hits = sum(len(searcher.search(q, len(articles)).hits) for q in compiled)
-    queried = time.perf_counter() - start
+    queried, queried_wall = time.process_time() - start, time.perf_counter() - wall
     scale = len(queries) / len(compiled)
     total = indexed + queried * scale
     return {
         "peer_articles_per_s": len(articles) / total,
+        "peer_wall_articles_per_s": len(articles) / (indexed_wall + queried_wall * scale),
         "peer_sampled_alerts": len(compiled),
         "peer_extrapolated": scale > 1,
         "peer_matches_per_article": hits * scale / len(articles),
@@ -439,16 +448,19 @@ def measure(size: int, articles_count: int, batch: int, sample: int) -> dict[str
 
 def report(results: list[dict[str, float]]) -> None:
     header = (
-        f"{'alerts':>9} {'build s':>8} {'B/alert':>8} {'art/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'cand/match':>10} {'always':>6} {'peer art/s':>10} {'ratio':>7}"
+        f"{'alerts':>9} {'dup %':>6} {'build s':>8} {'B/alert':>8} {'art/s':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'matches':>8} {'exact %':>7} {'verified':>8} {'cand/match':>10} "
+        f"{'always':>6} {'peer art/s':>10} {'ratio':>7}"
     )
     print(header)
     for r in results:
         note = "*" if r["peer_extrapolated"] else " "
         print(
-            f"{r['alerts']:>9,} {r['build_s']:>8.1f} {r['bytes_per_alert']:>8.0f} {r['articles_per_s']:>8.0f} "
-            f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['candidates_per_match']:>10.2f} {r['always_check']:>6} "
-            f"{r['peer_articles_per_s']:>9.2f}{note} {r['speedup']:>6.0f}x"
+            f"{r['alerts']:>9,} {100 * r['duplicate_share']:>6.1f} {r['build_s']:>8.1f} "
+            f"{r['bytes_per_alert']:>8.0f} {r['articles_per_s']:>8.0f} {r['p50_ms']:>7.2f} "
+            f"{r['p99_ms']:>7.2f} {r['matches_per_article']:>8.0f} {100 * r['exact_share']:>7.1f} "
+            f"{r['verified_per_article']:>8.0f} {r['candidates_per_match']:>10.2f} "
+            f"{r['always_check']:>6} {r['peer_articles_per_s']:>9.2f}{note} {r['speedup']:>6.1f}x"
         )
     if any(r["peer_extrapolated"] for r in results):
         print(

@@ -70,17 +70,19 @@ def _trees(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
 
 
 # The shapes the engine treats specially, drawn on purpose as well as by the random trees: a
-# key or an AND of keys (matched without verification), and ANDs of keys and negated keys or
-# negated ORs of keys (verified by set operations).
+# key or an AND of keys (matched without verification), and ANDs of keys, ORs of keys and
+# negated keys or negated ORs of keys (verified by set operations).
+ors_of_leaves = st.lists(leaves, min_size=2, max_size=3).map(tuple).map(Or)
 conjunctions = st.builds(
     lambda positive, negative: And(tuple(positive) + tuple(Not(n) for n in negative)),
-    st.lists(leaves, min_size=1, max_size=3),
-    st.lists(
-        st.one_of(leaves, st.lists(leaves, min_size=2, max_size=3).map(tuple).map(Or)), max_size=2
-    ),
+    st.lists(st.one_of(leaves, ors_of_leaves), min_size=1, max_size=3),
+    st.lists(st.one_of(leaves, ors_of_leaves), max_size=2),
 )
 queries = st.one_of(
-    leaves, conjunctions, st.recursive(leaves, _trees, max_leaves=8).filter(is_positive)
+    leaves,
+    ors_of_leaves,
+    conjunctions,
+    st.recursive(leaves, _trees, max_leaves=8).filter(is_positive),
 )
 articles = st.builds(
     MatchArticle,
@@ -153,3 +155,15 @@ def test_formatted_query_parses_back_to_the_same_matches(tree):
         "en",
     )
     assert evaluate(parse(format_query(tree)), article) == evaluate(tree, article)
+
+
+def test_removing_one_of_two_phrases_that_share_a_first_word_keeps_the_other():
+    index = AlertIndex()
+    index.add(1, '"kim jong"')
+    index.add(2, '"kim jong" -trump')
+    index.add(3, '"kim jong" -trump')
+    index.remove(2)
+    article = MatchArticle(1, "Talks", "Kim Jong-un met officials", None, None)
+    assert sorted(index.match(article)) == [Match(1, ("kim jong",)), Match(3, ("kim jong",))]
+    index.remove(3)
+    assert index.match(article) == [Match(1, ("kim jong",))]

@@ -34,7 +34,7 @@ given at construction, which therefore never change for the life of an index.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from itertools import compress, pairwise, product, repeat
 from typing import Any
 
@@ -62,11 +62,23 @@ class _Group:
     that needs no verification (None for the others).
     """
 
-    __slots__ = ("keyed", "required", "excluded", "terms", "term_leaves", "exact", "members")
+    __slots__ = (
+        "keyed",
+        "required",
+        "excluded",
+        "one_of_each",
+        "terms",
+        "term_leaves",
+        "exact",
+        "members",
+    )
 
     def __init__(self, keyed: Keyed) -> None:
         self.keyed = keyed
-        self.required, self.excluded = _conjunction(keyed)
+        shape = _conjunction(keyed)
+        self.required: tuple[str, ...] | None = shape[0] if shape else None
+        self.excluded: tuple[str, ...] = shape[1] if shape else ()
+        self.one_of_each: tuple[tuple[str, ...], ...] = shape[2] if shape else ()
         self.terms = _fixed_terms(keyed)
         self.term_leaves = _TermLeaves(keyed) if self.terms is None else None
         self.exact: Anchor | None = None
@@ -119,6 +131,7 @@ class AlertIndex:
         self._groups: dict[Keyed, _Group] = {}
         self._postings: dict[str, _Posting] = {}  # first anchor key → what is anchored there
         self._always: dict[_Group, None] = {}
+        self._pair_heads: dict[str, int] = {}  # first word of a word pair a query needs → uses
         self._counters = dict.fromkeys(
             ("articles", "verified", "verified_matched", "exact_matches", "matches"), 0
         )
@@ -151,6 +164,10 @@ class AlertIndex:
             self._release(group.exact, member)
         if not group.members:
             del self._groups[group.keyed]
+            for word in _pair_heads(group.keyed):
+                self._pair_heads[word] -= 1
+                if not self._pair_heads[word]:
+                    del self._pair_heads[word]
             if group.exact is None:
                 self._unindex(group)
         return True
@@ -163,6 +180,8 @@ class AlertIndex:
 
     def _new_group(self, keyed: Keyed) -> _Group:
         group = self._groups[keyed] = _Group(keyed)
+        for word in _pair_heads(keyed):
+            self._pair_heads[word] = self._pair_heads.get(word, 0) + 1
         anchors = self._anchors(keyed)
         group.exact = _exact_anchor(keyed, anchors)
         if group.exact is None:
@@ -229,7 +248,7 @@ class AlertIndex:
 
     def match(self, article: MatchArticle) -> list[Match]:
         """The alerts ``article`` matches, each with its matched terms (in no particular order)."""
-        seen = ArticleKeys(article)
+        seen = ArticleKeys(article, self._pair_heads)
         answer, checked = self._look_up(seen.keys)
         exact = len(answer)
         matched = _verify(checked, seen, answer)
@@ -296,6 +315,8 @@ def _verify(checked: Iterable[_Group], article: ArticleKeys, answer: list[Match]
         if required is not None:
             if not keys.issuperset(required) or not keys.isdisjoint(group.excluded):
                 continue
+            if group.one_of_each and not _one_of_each(keys, group.one_of_each):
+                continue
         elif not _holds(group.keyed, keys, article):
             continue
         held += 1
@@ -310,6 +331,13 @@ def _verify(checked: Iterable[_Group], article: ArticleKeys, answer: list[Match]
         else:
             extend(map(make, repeat(Match), zip(members, repeat(terms))))
     return held
+
+
+def _one_of_each(keys: set[str], options: tuple[tuple[str, ...], ...]) -> bool:
+    for keys_of_or in options:  # noqa: SIM110 - a plain loop is quicker than all() here
+        if keys.isdisjoint(keys_of_or):
+            return False
+    return True
 
 
 class _Posting:
@@ -467,23 +495,31 @@ def _required_all(children: Iterable[Keyed]) -> list[frozenset[str]] | None:
     return combined
 
 
-def _conjunction(keyed: Keyed) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    """Keys required and keys excluded, when the query is just that (an AND of keys and of
-    negated keys or negated ORs of keys); (None, ()) otherwise."""
+Conjunction = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]]
+
+
+def _conjunction(keyed: Keyed) -> Conjunction | None:
+    """(keys required, keys excluded, groups of keys of which one each is required), when the
+    query is just that: an AND of keys, ORs of keys, and negated keys or ORs of keys — or one
+    such OR.  None for any other query (it is verified by walking its tree)."""
     if type(keyed) is str:
-        return (keyed,), ()
-    if keyed[0] != AND:
-        return None, ()
+        return (keyed,), (), ()
+    children = (keyed,) if keyed[0] == OR else keyed[1:] if keyed[0] == AND else ()
     required: list[str] = []
     excluded: list[str] = []
-    for child in keyed[1:]:
+    one_of_each: list[tuple[str, ...]] = []
+    for child in children:
         if type(child) is str:
             required.append(child)
+        elif child[0] == OR and _keys_of_or(child) is not None:
+            one_of_each.append(tuple(child[1:]))
         elif child[0] == NOT and _keys_of_or(child[1]) is not None:
             excluded.extend(_keys_of_or(child[1]) or ())
         else:
-            return None, ()
-    return (tuple(required), tuple(excluded)) if required else (None, ())
+            return None
+    if not required and not one_of_each:
+        return None
+    return tuple(required), tuple(excluded), tuple(one_of_each)
 
 
 def _keys_of_or(keyed: Keyed) -> list[str] | None:
@@ -526,6 +562,18 @@ def _has_positive_or(keyed: Keyed) -> bool:
     return keyed[0] == OR or any(_has_positive_or(child) for child in keyed[1:])
 
 
+def _pair_heads(keyed: Keyed) -> Iterator[str]:
+    """The first words of the text's word pairs that ``keyed`` may look for."""
+    if isinstance(keyed, str):
+        if " " in keyed and not keyed.startswith(TITLE):
+            yield keyed.partition(" ")[0]
+    elif keyed[0] == PHRASE:
+        yield from keyed[1].split()[:-1]
+    elif keyed[0] in (AND, OR, NOT):
+        for child in keyed[1:]:
+            yield from _pair_heads(child)
+
+
 def _holds(keyed: Keyed, keys: set[str], article: ArticleKeys) -> bool:
     """Whether the article satisfies a keyed query (the reference evaluator's answer)."""
     if isinstance(keyed, str):
@@ -555,13 +603,18 @@ class ArticleKeys:
 
     __slots__ = ("keys", "title", "text", "host", "path", "language", "_view")
 
-    def __init__(self, article: MatchArticle) -> None:
+    def __init__(self, article: MatchArticle, pair_heads: Container[str] | None = None) -> None:
+        """``pair_heads``: the first words of the word pairs wanted from the text (all if
+        None); the title's pairs are all kept, it is short."""
         self.host, self.path = url_host_path(article.url)
         self.title, self.text = analyze(article.title), analyze(article.text)
         self.language = article.language
         keys = set(self.text)
         keys.update(self.title)
-        keys.update(map(" ".join, pairwise(self.text)))
+        pairs: Iterable[tuple[str, str]] = pairwise(self.text)
+        if pair_heads is not None:
+            pairs = compress(pairs, map(pair_heads.__contains__, self.text))
+        keys.update(map(" ".join, pairs))
         title_pairs = pair_keys(self.title)
         keys.update(title_pairs)
         keys.update(map(TITLE.__add__, self.title))
