@@ -14,15 +14,14 @@ import os
 import socket
 
 import click
-from sqlalchemy import select
 
+from tidings.accounts import find_user
 from tidings.cli._common import open_database
 from tidings.clock import utcnow
 from tidings.config import Settings
 from tidings.delivery.digests import DigestReport, DigestScheduler
 from tidings.delivery.timing import DigestMode
 from tidings.store.db import Database
-from tidings.store.models import User
 
 
 @click.command("digest")
@@ -51,10 +50,10 @@ def command(now: bool, email: str | None, mode: DigestMode) -> None:
 
 def reader_id(db: Database, email: str) -> int:
     with db.session() as session:
-        found = session.scalar(select(User.id).where(User.email == email))
-    if found is None:
-        raise click.ClickException(f"no reader with the email {email!r}")
-    return found
+        found = find_user(session, email)  # emails are stored lower-cased
+        if found is None:
+            raise click.ClickException(f"no reader with the email {email!r}")
+        return found.id
 
 
 def describe(report: DigestReport) -> str:

@@ -343,7 +343,7 @@ def _job(
     job = Job(delivery.id, channel.id, channel.kind, delivery.attempts)
     try:
         sender = make_channel(channel.kind, channel.config, settings)
-        message = _message(session, delivery, channel, notification, names)
+        message = _message(session, delivery, channel, notification, names, settings)
     except ValueError as exc:  # a stored config this version cannot use
         return replace(job, error=DeliveryError.gone(f"channel {channel.id}: {exc}"))
     except ImportError as exc:
@@ -357,11 +357,12 @@ def _message(
     channel: Channel,
     notification: Notification | None,
     names: dict[int, str],
+    settings: Settings,
 ) -> Message:
     if delivery.digest_id is not None:
         from tidings.delivery.digests import digest_message  # the digest engine's own module
 
-        return digest_message(session, delivery.digest_id, channel.kind)
+        return digest_message(session, delivery.digest_id, channel.kind, settings)
     if notification is None:
         raise ValueError(f"delivery {delivery.id} has neither a notification nor a digest")
     return notification_message(
