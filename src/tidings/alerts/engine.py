@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Container, Iterable, Iterator
+from functools import lru_cache
 from itertools import compress, pairwise, product, repeat
 from typing import Any
 
@@ -143,7 +144,7 @@ class AlertIndex:
 
         A query string is parsed first (``QueryError`` if it is not valid).
         """
-        keyed = keyed_form(compile_tree(parse(query) if isinstance(query, str) else query))
+        keyed = keyed_query(query) if isinstance(query, str) else keyed_form(compile_tree(query))
         if alert_id in self._alerts:
             self.remove(alert_id)
         group = self._groups.get(keyed)
@@ -227,6 +228,9 @@ class AlertIndex:
         return {self._anchor(keys) for keys in alternatives}
 
     def _anchor(self, keys: frozenset[str]) -> Anchor | None:
+        if len(keys) == 1:  # the common case, quicker
+            (key,) = keys
+            return (key,) if self._key_df(key) <= self._always_threshold else None
         ranked = sorted((self._key_df(key), key) for key in keys)[:2]
         estimate = 1.0
         for frequency, _ in ranked:
@@ -427,6 +431,13 @@ def compile_tree(node: Node) -> Program:
         return (NOT, compile_tree(node.child))
     op = AND if isinstance(node, And) else OR
     return (op, *(compile_tree(child) for child in node.children))
+
+
+@lru_cache(maxsize=1 << 16)
+def keyed_query(query: str) -> Keyed:
+    """The keyed form of a query string (``QueryError`` if it is not valid).  Cached: many
+    readers share the popular queries, and a worker's start parses a million of them."""
+    return keyed_form(compile_tree(parse(query)))
 
 
 def keyed_form(program: Program) -> Keyed:
