@@ -39,6 +39,7 @@ def create_app(settings: Settings, db: Database, *, clock: Clock = utcnow) -> Fa
         description="Self-hosted news alerts: alerts, inbox, channels, topics.",
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
+        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
         redoc_url=None,
     )
     app.state.web = Web(
