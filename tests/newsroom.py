@@ -207,6 +207,8 @@ class Newsroom:
         room = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as news sites serve
+
             def do_GET(self) -> None:  # noqa: N802
                 status, ctype, body = room.respond(self.path)
                 data = body.encode()

@@ -208,9 +208,7 @@ class Pipeline:
             content_hash="",
         )
         _apply(article, extracted, text, content_hash, now)
-        session.add(article)
-        session.flush()
-        self._group(session, article, extracted.signature)
+        self._group(session, article, extracted.signature)  # adds and writes it, story known
         return article, True
 
     def _group(self, session: Session, article: Article, signature: bytes | None) -> None:

@@ -125,18 +125,20 @@ class StoryIndex:
 
         Sets the article's MinHash — ``signature`` when the caller computed it already (the
         pipeline does, in its extraction processes), else computed here — written with the
-        article at the next flush (the session is flushed here only if the article has no id).
+        article at the next flush (a new article, one without an id, is added to the session
+        and flushed here, after its story is known).
         """
         minhash = (
             minhash_from_bytes(signature) if signature
             else text_minhash(article.text or article.title or "")
         )
         article.minhash = minhash_bytes(minhash) if minhash is not None else None
-        if article.id is None:
-            session.flush()
         if article.story_id is None:
             self.refresh(session)
             article.story_id = self._join_or_start(session, article, minhash)
+        if article.id is None:  # a new article is written once, story and MinHash included
+            session.add(article)
+            session.flush()
         self._remember(article, minhash)
         return article.story_id
 
