@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "fetch": "tidings.cli.fetch",
     "worker": "tidings.cli.worker",
     "web": "tidings.cli.web",
+    "serve": "tidings.cli.serve",
+    "tokens": "tidings.cli.tokens",
     "demo": "tidings.cli.demo",
     "match": "tidings.cli.match",
     "users": "tidings.cli.users",

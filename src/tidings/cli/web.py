@@ -1,11 +1,15 @@
-"""``tidings web``: the web process (WebSub callbacks; pages and API as they arrive)."""
+"""``tidings web``: only the web app (pages, REST API, WebSub callbacks); run the work apart
+with ``tidings worker`` (any number of each on one PostgreSQL)."""
 
 from __future__ import annotations
+
+import threading
 
 import click
 import uvicorn
 
 from tidings.cli._common import open_database
+from tidings.cli.serve import stop_on_signals
 from tidings.web.app import create_app
 
 
@@ -15,4 +19,6 @@ from tidings.web.app import create_app
 def command(host: str, port: int) -> None:
     """Serve the web app (run workers apart with `tidings worker`)."""
     settings, db = open_database()
+    stop_on_signals(threading.Event())  # a clean exit once the server has stopped
+    click.echo(f"web app on http://{host}:{port}/ (API: /api/v1/docs); Ctrl-C stops it", err=True)
     uvicorn.run(create_app(settings, db), host=host, port=port, log_level="warning")

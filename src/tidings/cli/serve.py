@@ -1,0 +1,56 @@
+"""``tidings serve``: web app and worker in one process — the one command for a small install.
+
+The worker loop runs in a thread beside the web server; Ctrl-C or SIGTERM stops the server,
+then the worker finishes its pass and stops.  For more, run ``tidings web`` and
+``tidings worker`` apart.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+import uvicorn
+
+from tidings.cli._common import open_database
+from tidings.web.app import create_app
+from tidings.worker import Worker
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def command(host: str, port: int) -> None:
+    """Serve the web app and run the worker in one process."""
+    settings, db = open_database()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, db), host=host, port=port, log_level="warning")
+    )
+    stop = threading.Event()
+    stop_on_signals(stop)
+    with Worker(settings, db) as worker:
+        thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
+        thread.start()
+        click.echo(
+            f"Tidings on http://{host}:{port}/ with worker {worker.worker_id}; Ctrl-C stops it",
+            err=True,
+        )
+        try:
+            server.run()
+        finally:
+            stop.set()
+            thread.join()
+    click.echo("stopped", err=True)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Ctrl-C and SIGTERM set ``stop``.  The web server answers them first (it takes the
+    signals while it runs, then hands each back to these handlers), so both stop cleanly."""
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
