@@ -1,1 +1,2 @@
-"""The web side of Tidings: HTTP endpoints (for now the WebSub callback)."""
+"""The web side of Tidings: the REST API under /api/v1 with accounts (``auth``, ``security``),
+alert feeds, WebSub callbacks; ``app.create_app`` assembles them."""

@@ -6,7 +6,7 @@ not in process memory, so any number of web processes agree: a session ended in 
 in all, and rate limits count attempts made through every process.
 
 CSRF: a cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE) must carry the
-session's CSRF token in the ``X-CSRF-Token`` header (or a ``csrf_token`` form field).  The token
+session's CSRF token in the ``X-CSRF-Token`` header.  The token
 is an HMAC of the session token under the server's session secret, so it needs no storage and
 cannot be made without the cookie; it is also set in the readable ``tidings_csrf`` cookie for
 scripts (double submit).  Requests carrying an ``Origin`` header must also come from the app's
@@ -50,6 +50,9 @@ def start_session(session: Session, user: User, now: datetime) -> str:
     """A new signed-in session for ``user``; returns the cookie value."""
     token = new_token()
     moment = naive_utc(now)
+    session.execute(  # the user's ended sessions go as a new one starts
+        delete(WebSession).where(WebSession.user_id == user.id, WebSession.expires_at <= moment)
+    )
     session.add(
         WebSession(
             token_hash=token_hash(token),
