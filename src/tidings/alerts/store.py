@@ -155,15 +155,21 @@ class SyncedAlertIndex:
     def load(self) -> int:
         """Index every alert in the database; return how many.  The cursor is read first, so a
         change made while loading is applied (again, harmlessly) by the next ``refresh()``."""
-        with self.db.sessions() as session:
-            self.cursor = session.scalar(select(func.max(AlertChange.seq))) or 0
-            rows = session.execute(
-                select(Alert.id, Alert.query).execution_options(yield_per=self.batch)
-            )
-            for alert_id, query in rows:
-                self._apply(alert_id, query)
-        # A million small tuples would make every full garbage collection walk them (pauses of
-        # half a second in the middle of matching); they live as long as the process anyway.
+        # Loading makes millions of small objects that all live as long as the process; the
+        # collector would walk the growing heap again and again (a third of the load time), so
+        # it waits, and then they are frozen: a full collection in the middle of matching would
+        # otherwise walk them too (pauses of half a second).
+        gc.disable()
+        try:
+            with self.db.sessions() as session:
+                self.cursor = session.scalar(select(func.max(AlertChange.seq))) or 0
+                rows = session.execute(
+                    select(Alert.id, Alert.query).execution_options(yield_per=self.batch)
+                )
+                for alert_id, query in rows:
+                    self._apply(alert_id, query)
+        finally:
+            gc.enable()
         gc.freeze()
         return len(self.index)
 
