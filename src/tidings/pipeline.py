@@ -76,7 +76,9 @@ class Pipeline:
     page_pool: ThreadPoolExecutor
     clock: Clock = utcnow
     after_store: list[ArticleHook] = field(default_factory=list)
-    story_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held from story assignment to commit: this worker's threads share one story index,
+    # and a story another thread created but has not committed cannot be joined yet.
+    story_lock: threading.RLock = field(default_factory=threading.RLock)
     _renewed: dict[int, datetime] = field(default_factory=dict)
 
     # -- one source -------------------------------------------------------------------------
@@ -174,7 +176,7 @@ class Pipeline:
         """
         for _ in range(3):
             try:
-                with self.db.session() as session:
+                with self.story_lock, self.db.session() as session:
                     article, created = self._upsert(session, source_id, extracted)
                     if page is not None and source_id is not None:
                         self._remember_in(session, source_id, page, article.id)
