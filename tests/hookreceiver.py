@@ -12,11 +12,11 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.postserver import serving
 
 
 @dataclass
@@ -69,35 +69,6 @@ def signature_ok(secret: str | None, headers: dict[str, str], body: bytes) -> bo
     return hmac.compare_digest(expected, headers.get("x-tidings-signature", ""))
 
 
-def _handler(receiver: HookReceiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, reply_headers = receiver.receive(self.path, headers, body)
-            self.send_response(status)
-            for name, value in reply_headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-@contextmanager
-def running_hook_receiver() -> Iterator[HookReceiver]:
+def running_hook_receiver() -> AbstractContextManager[HookReceiver]:
     """A hook receiver on 127.0.0.1 (an ephemeral port) for the duration of the block."""
-    receiver = HookReceiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    receiver.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    return serving(HookReceiver())
