@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -43,6 +44,17 @@ from tidings.store.db import Database
 from tidings.store.models import Article
 
 DEFAULT_DAYS = 7
+
+
+# What a preview index reads of a stored article (``match_article`` turns a row into one).
+ARTICLE_COLUMNS = (
+    Article.id, Article.title, Article.text, Article.url, Article.language, Article.fetched_at
+)
+
+
+def match_article(row: Any) -> MatchArticle:
+    """A row of ``ARTICLE_COLUMNS`` as the matcher sees it."""
+    return MatchArticle(row.id, row.title, row.text, row.url, row.language)
 
 
 @dataclass(frozen=True)
@@ -88,23 +100,14 @@ class RecentArticles:
         """Index the stored articles of the last ``days`` days, oldest first; return how many."""
         since = (self.clock() - timedelta(days=days)).replace(tzinfo=None)
         query = (
-            select(
-                Article.id,
-                Article.title,
-                Article.text,
-                Article.url,
-                Article.language,
-                Article.fetched_at,
-            )
+            select(*ARTICLE_COLUMNS)
             .where(Article.fetched_at >= since)
             .order_by(Article.fetched_at, Article.id)
             .execution_options(yield_per=batch)
         )
         with db.sessions() as session:
             for row in session.execute(query):
-                self.add(
-                    MatchArticle(row.id, row.title, row.text, row.url, row.language), row.fetched_at
-                )
+                self.add(match_article(row), row.fetched_at)
         return len(self)
 
     def preview(self, query: str | Node, *, days: int = DEFAULT_DAYS, limit: int = 20) -> Preview:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from tidings.alerts.model import MatchArticle
-from tidings.alerts.preview import DEFAULT_DAYS, RecentArticles
+from tidings.alerts.preview import ARTICLE_COLUMNS, DEFAULT_DAYS, RecentArticles, match_article
 from tidings.clock import Clock, naive_utc
 from tidings.delivery.snippets import make_snippet
 from tidings.store.db import Database
@@ -80,23 +80,14 @@ class LivePreview:
 
     def _read_after(self, after: int, since: datetime) -> list[tuple[MatchArticle, datetime]]:
         query = (
-            select(
-                Article.id,
-                Article.title,
-                Article.text,
-                Article.url,
-                Article.language,
-                Article.fetched_at,
-            )
+            select(*ARTICLE_COLUMNS)
             .where(Article.id > after, Article.fetched_at >= since)
             .order_by(Article.id)
             .limit(BATCH)
         )
         with self.db.sessions() as session:
             rows = session.execute(query).all()
-        return [
-            (MatchArticle(r.id, r.title, r.text, r.url, r.language), r.fetched_at) for r in rows
-        ]
+        return [(match_article(r), r.fetched_at) for r in rows]
 
     def _add(self, batch: list[tuple[MatchArticle, datetime]]) -> int:
         for article, fetched_at in batch:
