@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from tidings import logs
+from tidings.alerts.store import MODES
 from tidings.config import ConfigError, Settings
 from tidings.store.db import Database
 
@@ -44,3 +45,14 @@ def iso(value: datetime | None) -> str | None:
 def print_json_lines(rows: Iterable[Mapping[str, Any]]) -> None:
     for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False))
+
+
+# Options several commands share.
+user_option = click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
+mode_option = click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="quick",
+    show_default=True,
+    help="quick: notify now; daily/weekly: in the digest.",
+)

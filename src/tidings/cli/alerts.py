@@ -15,12 +15,9 @@ from typing import Any
 import click
 
 from tidings.accounts import add_alert, remove_alert, user_alerts
-from tidings.alerts.store import MODES
-from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli._common import iso, mode_option, open_database, print_json_lines, user_option
 from tidings.cli.users import account_errors, reader
 from tidings.store.models import Alert
-
-user_option = click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
 
 
 @click.group("alerts")
@@ -31,13 +28,7 @@ def command() -> None:
 @command.command("add")
 @user_option
 @click.argument("query")
-@click.option(
-    "--mode",
-    type=click.Choice(MODES),
-    default="quick",
-    show_default=True,
-    help="quick: notify now; daily/weekly: in the digest.",
-)
+@mode_option
 @click.option(
     "--channel",
     "channels",

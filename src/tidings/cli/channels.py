@@ -23,14 +23,12 @@ from tidings.accounts import (
     user_channel,
     user_channels,
 )
-from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli._common import iso, open_database, print_json_lines, user_option
 from tidings.cli.users import account_errors, reader
 from tidings.config import Settings
 from tidings.delivery.channels import DeliveryError, make_channel, send_test
 from tidings.store.db import Database
 from tidings.store.models import Channel
-
-user_option = click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
 
 
 @click.group("channels")

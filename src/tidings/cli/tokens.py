@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import click
 
-from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli._common import iso, open_database, print_json_lines, user_option
 from tidings.cli.users import account_errors, reader
 from tidings.clock import utcnow
 from tidings.web.security import create_api_token, revoke_api_token, user_api_tokens
-
-user_option = click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
 
 
 @click.group("tokens")

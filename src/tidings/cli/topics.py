@@ -21,11 +21,8 @@ from tidings.accounts import (
     topic_query,
     unfollow_topic,
 )
-from tidings.alerts.store import MODES
-from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli._common import iso, mode_option, open_database, print_json_lines, user_option
 from tidings.cli.users import account_errors, reader
-
-user_option = click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
 
 
 @click.group("topics")
@@ -76,13 +73,7 @@ def list_command(as_json: bool) -> None:
 @command.command("follow")
 @user_option
 @click.argument("slug")
-@click.option(
-    "--mode",
-    type=click.Choice(MODES),
-    default="quick",
-    show_default=True,
-    help="quick: notify now; daily/weekly: in the digest.",
-)
+@mode_option
 def follow(email: str, slug: str, mode: str) -> None:
     """The reader follows topic SLUG (again: changes the mode)."""
     _, db = open_database()
