@@ -5,6 +5,8 @@
   (``tidings.web.auth``); every error is JSON (``tidings.web.errors``).
 * ``/feeds/alerts/{secret}.xml`` each alert's RSS feed; ``/unsubscribe/{token}`` the digest
   e-mails' one-click unsubscribe; ``/websub/{source_id}`` WebSub callbacks; ``/healthz``.
+* Everything else is the HTML pages (``tidings.web.pages``), their ``/static/…`` files, the
+  service worker ``/sw.js`` and the manifest ``/manifest.webmanifest``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import update
 
 from tidings import __version__
@@ -25,6 +28,10 @@ from tidings.store.models import Channel
 from tidings.web import auth
 from tidings.web.context import Web
 from tidings.web.errors import ApiError, install_error_handlers
+from tidings.web.pages import STATIC_DIR, app_files, install_page_handlers
+from tidings.web.pages import account as account_pages
+from tidings.web.pages import admin as admin_pages
+from tidings.web.pages import reader as reader_pages
 from tidings.web.preview import LivePreview
 from tidings.web.routes import admin, alerts, inbox, reader
 from tidings.web.websub import websub_router
@@ -50,12 +57,16 @@ def create_app(settings: Settings, db: Database, *, clock: Clock = utcnow) -> Fa
         session_secret=load_or_create_secret(Path(settings.data_dir), SESSION_SECRET),
     )
     install_error_handlers(app)
+    install_page_handlers(app)
     for router in (auth.router, alerts.router, inbox.router, reader.router, admin.router):
         app.include_router(router)
     app.include_router(alerts.feeds)
     app.include_router(
         websub_router(db, mark_pushed(db, clock), clock=clock), include_in_schema=False
     )
+    for pages in (account_pages, reader_pages, admin_pages, app_files):
+        app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_plain_routes(app, app.state.web)
     return app
 

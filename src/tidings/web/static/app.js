@@ -1,0 +1,1 @@
+// Tidings pages: plain JS, no build step.
