@@ -16,7 +16,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tidings.accounts import create_user, set_password
+from tests.web.news import Newsdesk
+from tidings.accounts import create_topic, create_user, set_password
 from tidings.clock import FrozenClock
 from tidings.config import Settings
 from tidings.store.db import Database
@@ -25,6 +26,9 @@ from tidings.web.app import create_app
 from tidings.web.security import create_api_token
 
 PASSWORD = "correct horse battery"
+# A browser's push subscription keys (a real P-256 public key and auth secret).
+P256DH = "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM"
+AUTH = "tBHItJI5svbpez7KI4CCXg"
 
 
 @dataclass
@@ -106,3 +110,44 @@ def bob(app: FastAPI) -> Reader:
 @pytest.fixture
 def admin(app: FastAPI) -> Reader:
     return add_reader(app, "admin@example.com", admin=True)
+
+
+# A subscription as a browser sends it (keys of a real P-256 key pair).
+SUBSCRIPTION = {
+    "endpoint": "https://push.example.com/send/alice",
+    "keys": {"p256dh": P256DH, "auth": AUTH},
+}
+
+
+@dataclass
+class World:
+    """Reader A's things, and the ids that fill route paths."""
+
+    alice: Reader
+    bob: Reader
+    ids: dict[str, int]
+
+
+@pytest.fixture
+def world(app: FastAPI) -> World:
+    alice, bob = add_reader(app, "alice@example.com"), add_reader(app, "bob@example.com")
+    client = alice.client()
+    alert = client.post("/api/v1/alerts", json={"query": "assad", "mode": "quick"}).json()
+    Newsdesk(app).arrive()
+    notification = client.get("/api/v1/notifications").json()["items"][0]
+    channel = client.post("/api/v1/channels", json={"kind": "email", "target": alice.email}).json()
+    client.post("/api/v1/push-subscriptions", json=SUBSCRIPTION)
+    client.put("/api/v1/settings", json={"timezone": "Asia/Seoul", "quiet_hours": "23:00-06:00"})
+    token = client.get("/api/v1/tokens").json()[0]
+    with app.state.web.db.session() as session:
+        topic = create_topic(session, "korea", "Korea", "korea").id
+    ids = {
+        "alert_id": alert["id"],
+        "notification_id": notification["id"],
+        "channel_id": channel["id"],
+        "token_id": token["id"],
+        "topic_id": topic,
+    }
+    return World(alice, bob, ids)
+
+

@@ -9,13 +9,10 @@ import xml.etree.ElementTree as ET
 from fastapi import FastAPI
 
 from tests.hookreceiver import running_hook_receiver
-from tests.web.conftest import Reader
+from tests.web.conftest import AUTH, P256DH, Reader
 from tests.web.news import Newsdesk
 from tidings.accounts import create_topic
 from tidings.clock import FrozenClock
-
-P256DH = "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM"
-AUTH = "tBHItJI5svbpez7KI4CCXg"
 
 
 def test_alerts_create_list_update_delete(alice: Reader) -> None:
