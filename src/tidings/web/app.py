@@ -31,9 +31,10 @@ from tidings.web.errors import ApiError, install_error_handlers
 from tidings.web.pages import STATIC_DIR, app_files, install_page_handlers
 from tidings.web.pages import account as account_pages
 from tidings.web.pages import admin as admin_pages
+from tidings.web.pages import inbox as inbox_pages
 from tidings.web.pages import reader as reader_pages
 from tidings.web.preview import LivePreview
-from tidings.web.routes import admin, alerts, inbox, reader
+from tidings.web.routes import admin, alerts, events, inbox, reader, stats
 from tidings.web.websub import websub_router
 
 SESSION_SECRET = "session"
@@ -58,13 +59,21 @@ def create_app(settings: Settings, db: Database, *, clock: Clock = utcnow) -> Fa
     )
     install_error_handlers(app)
     install_page_handlers(app)
-    for router in (auth.router, alerts.router, inbox.router, reader.router, admin.router):
+    for router in (
+        auth.router,
+        alerts.router,
+        inbox.router,
+        reader.router,
+        admin.router,
+        stats.router,
+        events.router,
+    ):
         app.include_router(router)
     app.include_router(alerts.feeds)
     app.include_router(
         websub_router(db, mark_pushed(db, clock), clock=clock), include_in_schema=False
     )
-    for pages in (account_pages, reader_pages, admin_pages, app_files):
+    for pages in (account_pages, reader_pages, inbox_pages, admin_pages, app_files):
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_plain_routes(app, app.state.web)
