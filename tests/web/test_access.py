@@ -79,6 +79,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/admin/broadcast"): Rule(ADMIN, body={"topic_id": 1, "title": "t"}),
     ("GET", "/api/v1/admin/settings"): Rule(ADMIN),
     ("PUT", "/api/v1/admin/settings"): Rule(ADMIN, body={"signup_enabled": True}),
+    ("GET", "/api/v1/admin/stats"): Rule(ADMIN, params={"days": 7}),
 }
 
 # Routes outside the API, public on purpose: each says why.
