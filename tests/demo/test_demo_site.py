@@ -184,9 +184,14 @@ def test_article_page_wraps_the_story_in_clutter_inside_and_out(
         assert clutter in text
     body = unescape(html[html.index('<div class="story-body"') : html.index("</article>")])
     first, *_, last = seed_paragraphs()
-    for call in (*DC_CALLS_TO_ACTION, "Also read:"):
+    for call in DC_CALLS_TO_ACTION:
         position = body.index(call)
         assert body.index(first) < position < body.index(last)
+    # The rotating "Also read" headline is another story's: it sits after the article, in an
+    # <aside>, as real sites mark it up, never between the story's paragraphs.
+    assert "Also read:" not in body
+    after = html[html.index("</article>") : html.index("</main>")]
+    assert re.search(r'<aside class="also-read"><strong>Also read:</strong> <a href="/', after)
 
 
 def test_outlets_repeat_their_own_calls_to_action_on_every_article(
@@ -215,6 +220,29 @@ def test_extraction_drops_the_chrome_but_keeps_in_body_calls_to_action(
     assert all(paragraph in result.text for paragraph in seed_paragraphs())
     assert "ALLOW NOTIFICATIONS" not in result.text and "App Download" not in result.text
     assert all(call in result.text for call in DC_CALLS_TO_ACTION)  # left for boilerplate learning
+
+
+def test_extracted_articles_hold_no_other_story_headline(
+    site: DemoSite, http: httpx.Client
+) -> None:
+    """The sidebars and the rotating "Also read" link name other stories; none of them may
+    reach an article's text, or an alert would match an article that only links to a match."""
+    titles = {a.title for a in load_articles()}
+    checked = 0
+    for url in site.feed_urls():
+        for entry in feed_entries(http, url):
+            page = http.get(entry.link)
+            html = page.text
+            shown = re.search(r'<aside class="also-read"><strong>[^<]+</strong> <a[^>]*>([^<]+)</a>',
+                              html)
+            assert shown is not None, entry.link  # the page does link another headline
+            result = trafilatura.bare_extraction(html, url=str(page.url), with_metadata=True,
+                                                 favor_precision=True)
+            assert result.title in titles
+            assert unescape(shown.group(1)) not in result.text
+            assert [t for t in titles if t != result.title and t in result.text] == []
+            checked += 1
+    assert checked == site.timeline.initial
 
 
 def test_publication_advances_with_the_clock(

@@ -54,7 +54,6 @@ class BodyBlock:
     after: int
     text: str = ""
     link: str = ""
-    kind: str = "cta"
 
 
 @dataclass(frozen=True)

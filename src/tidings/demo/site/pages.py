@@ -1,9 +1,10 @@
 """The demo outlets' HTML pages: home, section and article pages in realistic news-site chrome.
 
 Every page carries what real news pages carry around (and inside) an article: an alerts bar,
-an app banner, navigation, sidebars of other headlines, a footer, cookie and notification
-pop-ups, and call-to-action blocks between the article's paragraphs that repeat on every article
-of the outlet — the clutter that extraction and per-source boilerplate learning must remove.
+an app banner, navigation, sidebars of other headlines, a rotating "Also read" link after the
+article, a footer, cookie and notification pop-ups, and call-to-action blocks between the
+article's paragraphs that repeat on every article of the outlet — the clutter that extraction
+and per-source boilerplate learning must remove.
 """
 
 from __future__ import annotations
@@ -268,16 +269,22 @@ def _also_read(ctx: PageContext, publication: Publication) -> Publication | None
     return others[zlib.crc32(publication.article.slug.encode()) % len(others)]
 
 
-def _body_block(ctx: PageContext, publication: Publication, block: BodyBlock) -> str:
-    if block.kind == "also_read":
-        other = _also_read(ctx, publication)
-        if other is None:
-            return ""
-        label = escape(ctx.outlet.also_read_label)
-        title = escape(other.article.title)
-        return (
-            f'<p class="also-read"><strong>{label}:</strong> <a href="{other.path}">{title}</a></p>'
-        )
+def _also_read_aside(ctx: PageContext, publication: Publication) -> str:
+    """The rotating "Also read" link, in an ``<aside>`` after the article, as real sites mark
+    it up: another story's headline is not this story's text (inside the body it made alerts
+    match articles that only linked to a matching story)."""
+    other = _also_read(ctx, publication)
+    if other is None:
+        return ""
+    label = escape(ctx.outlet.also_read_label)
+    title = escape(other.article.title)
+    return (
+        f'<aside class="also-read"><strong>{label}:</strong> '
+        f'<a href="{other.path}">{title}</a></aside>'
+    )
+
+
+def _body_block(block: BodyBlock) -> str:
     text = escape(block.text)
     return (
         f'<p><a href="{escape(block.link)}"><strong>{text}</strong></a></p>'
@@ -303,7 +310,7 @@ def _story_body(ctx: PageContext, publication: Publication) -> str:
     parts: list[str] = []
     for number, paragraph in enumerate(paragraphs, start=1):
         parts.append(f"<p>{escape(paragraph)}</p>")
-        parts.extend(_body_block(ctx, publication, b) for b in positions.get(number, []))
+        parts.extend(_body_block(b) for b in positions.get(number, []))
     return "\n".join(parts)
 
 
@@ -347,7 +354,8 @@ def render_article(ctx: PageContext, publication: Publication) -> str:
 </div>
 <div class="tags-links">Tags: {", ".join(escape(t) for t in article.tags)}</div>
 <div class="share-buttons">Share this story: Facebook · X · WhatsApp · Email</div>
-</article>"""
+</article>
+{_also_read_aside(ctx, publication)}"""
     meta = _article_meta(ctx, publication)
     canonical = ctx.canonical_of(publication)
     head = _head(ctx, article.title, article.dek, canonical, meta, section)
