@@ -28,6 +28,9 @@ Rules (DESIGN.md, Delivery):
 * Writers of one story serialise on PostgreSQL (a transaction-scoped advisory lock per story),
   so two workers storing two outlets' articles of one story never race or deadlock over the
   same readers' rows; SQLite serialises all writers anyway.
+* New notifications are announced to live inboxes (``inbox_changed``: a PostgreSQL ``NOTIFY``
+  delivered at commit, or this process's listeners after it), which the web app's event stream
+  (``tidings.web.events``) turns into Server-Sent Events.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -441,18 +444,19 @@ def insert_ignoring(
     SQLite (≥ 3.35): SQLAlchemy's dialect insert, many rows per statement.  PostgreSQL: one
     array per column, ``INSERT … SELECT … FROM unnest(…)`` — a handful of parameters per batch
     instead of one per value, which the driver would otherwise parse out of a huge statement.
+    New notifications are announced to live inboxes (``inbox_changed``).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        return [
-            row
-            for chunk in chunks(rows)
-            for row in _insert_unnest(session, table, chunk, conflict, returning)
-        ]
-    ignoring = sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict)
-    stmt = ignoring.returning(*returning)
     written: list[Any] = []
-    for chunk in chunks(rows):
-        written += [tuple(row) for row in session.execute(stmt, chunk)]
+    if session.get_bind().dialect.name == "postgresql":
+        for chunk in chunks(rows):
+            written += _insert_unnest(session, table, chunk, conflict, returning)
+    else:
+        ignoring = sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict)
+        stmt = ignoring.returning(*returning)
+        for chunk in chunks(rows):
+            written += [tuple(row) for row in session.execute(stmt, chunk)]
+    if table is NOTIFICATIONS and written:
+        inbox_changed(session, (row["user_id"] for row in rows))
     return written
 
 
@@ -491,6 +495,41 @@ def _insert_unnest(
 def chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# -- live inboxes -------------------------------------------------------------------------------
+
+INBOX_CHANNEL = "tidings_inbox"  # PostgreSQL NOTIFY channel; the payload is "<user id>,<user id>…"
+INBOX_LISTENERS: list[Callable[[set[int]], None]] = []  # this process's live inboxes (SQLite)
+_IDS_PER_PAYLOAD = 300  # a NOTIFY payload must stay under 8000 bytes
+_CHANGED = "tidings_inbox_changed"
+
+
+def inbox_changed(session: Session, user_ids: Iterable[int]) -> None:
+    """Tell live inboxes (``GET /api/v1/events``) that these readers' inboxes changed, once this
+    transaction commits — never before its rows are visible.  PostgreSQL: ``pg_notify`` in the
+    transaction, delivered at commit to every process that LISTENs; SQLite: this process's
+    ``INBOX_LISTENERS`` after the commit (other processes notice by polling)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        payloads = [",".join(map(str, chunk)) for chunk in chunks(ids, _IDS_PER_PAYLOAD)]
+        session.execute(
+            text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS TEXT[])) AS p"),
+            {"channel": INBOX_CHANNEL, "payloads": payloads},
+        )
+        return
+    pending: set[int] = session.info.setdefault(_CHANGED, set())
+    if not pending:
+        event.listen(session, "after_commit", _tell_listeners, once=True)
+    pending.update(ids)
+
+
+def _tell_listeners(session: Session) -> None:
+    user_ids: set[int] = session.info.pop(_CHANGED, set())
+    for listener in list(INBOX_LISTENERS):
+        listener(user_ids)
 
 
 # -- the hook ---------------------------------------------------------------------------------
@@ -560,4 +599,14 @@ def reading_database(db: Database) -> Database:
     return reader
 
 
-__all__ = ["Notifier", "Recipient", "Routing", "notify", "recipients", "route_one"]
+__all__ = [
+    "INBOX_CHANNEL",
+    "INBOX_LISTENERS",
+    "Notifier",
+    "Recipient",
+    "Routing",
+    "inbox_changed",
+    "notify",
+    "recipients",
+    "route_one",
+]

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from tidings.clock import naive_utc
+from tidings.delivery.notify import inbox_changed
 from tidings.store.models import Notification
 from tidings.web.auth import ReaderDep
 from tidings.web.context import WebDep
@@ -93,7 +94,9 @@ def own_notification(session: Session, user_id: int, notification_id: int) -> No
 def mark_read(notification_id: Id, me: ReaderDep, web: WebDep) -> NotificationOut:
     with web.db.session() as session:
         notification = own_notification(session, me.user_id, notification_id)
-        notification.read_at = notification.read_at or naive_utc(web.clock())
+        if notification.read_at is None:
+            notification.read_at = naive_utc(web.clock())
+            inbox_changed(session, [me.user_id])
         return notification_out(notification)
 
 
@@ -104,7 +107,9 @@ def record_click(notification_id: Id, me: ReaderDep, web: WebDep) -> Notificatio
         notification = own_notification(session, me.user_id, notification_id)
         now = naive_utc(web.clock())
         notification.clicked_at = notification.clicked_at or now
-        notification.read_at = notification.read_at or now
+        if notification.read_at is None:
+            notification.read_at = now
+            inbox_changed(session, [me.user_id])
         return notification_out(notification)
 
 
@@ -129,4 +134,7 @@ def _stamp(web: WebDep, user_id: int, column: str, now: datetime) -> int:
             .values({column: now})
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            inbox_changed(session, [user_id])  # live inboxes get the new unread count
+        return count
