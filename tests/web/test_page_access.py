@@ -15,7 +15,19 @@ from tests.web.conftest import World
 from tests.web.test_access import ADMIN, PUBLIC, READER, RULES, Rule, app_routes, call
 
 # Page routes (outside /api/v1) and who may see them.
-PAGE_RULES: dict[tuple[str, str], Rule] = {}
+PAGE_RULES: dict[tuple[str, str], Rule] = {
+    # account pages (pages/account.py)
+    ("GET", "/login"): Rule(PUBLIC),
+    ("GET", "/signup"): Rule(PUBLIC),
+    ("GET", "/reset-password"): Rule(PUBLIC),
+    # the reader's pages (pages/reader.py)
+    ("GET", "/"): Rule(READER),
+    ("GET", "/alerts"): Rule(READER),
+    ("GET", "/alerts/{alert_id}"): Rule(READER, owned=True),
+    ("GET", "/topics"): Rule(READER),
+    ("GET", "/settings/notifications"): Rule(READER),
+    ("GET", "/settings/time"): Rule(READER),
+}
 
 # Served to anyone on purpose: each says why.
 PUBLIC_FILES: dict[tuple[str, str], str] = {}
