@@ -27,10 +27,17 @@ PAGE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/topics"): Rule(READER),
     ("GET", "/settings/notifications"): Rule(READER),
     ("GET", "/settings/time"): Rule(READER),
+    # the inbox (pages/inbox.py)
+    ("GET", "/inbox"): Rule(READER),
+    ("GET", "/notifications/{notification_id}/open"): Rule(READER, owned=True),
 }
 
 # Served to anyone on purpose: each says why.
-PUBLIC_FILES: dict[tuple[str, str], str] = {}
+PUBLIC_FILES: dict[tuple[str, str], str] = {
+    # the installable app (pages/app_files.py)
+    ("GET", "/sw.js"): "the service worker: the browser updates it by itself; it holds no data",
+    ("GET", "/manifest.webmanifest"): "the web app manifest: browsers fetch it without cookies",
+}
 
 
 def test_every_page_has_an_access_rule(app: FastAPI) -> None:
