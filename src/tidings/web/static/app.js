@@ -53,11 +53,12 @@
   }
 
   function describe(detail) {
-    // FastAPI validation errors: a list of {loc, msg}
+    // validation errors: a list of {field: "body.query", message} (web/errors.py)
     if (Array.isArray(detail)) {
       return detail.map(function (d) {
-        var where = (d.loc || []).filter(function (p) { return p !== "body"; }).join(".");
-        return (where ? where + ": " : "") + d.msg;
+        var loc = d.loc || String(d.field || "").split(".");
+        var where = loc.filter(function (p) { return p && p !== "body"; }).join(".");
+        return (where ? where + ": " : "") + (d.message || d.msg);
       }).join("; ");
     }
     return JSON.stringify(detail);
