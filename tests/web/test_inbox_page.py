@@ -200,6 +200,8 @@ def test_unread_filter_and_older_pages(
     unread = page(browser, one(first, "//a[@id='show-unread']").get("href"))
     assert one(unread, "//a[@id='show-unread']").get("aria-current") == "page"
     assert ids(unread) == [five, three]
+    # live.js asks the event stream for what came after the newest in the inbox, read or not
+    assert one(unread, "//ul[@id='inbox']").get("data-after") == str(five)
     more = one(unread, "//a[@id='older']").get("href")
     assert more == f"/inbox?unread=true&before={three}"
     assert ids(page(browser, more)) == [two, one_]
@@ -232,6 +234,7 @@ def test_mark_all_read_and_clear_all_as_the_contract_says(app: FastAPI, alice: R
     assert items(emptied) == []
     assert one(emptied, "//p[@id='inbox-empty']").get("hidden") is None
     assert one(emptied, "//*[@id='unread-badge']").text_content() == "0"
+    assert one(emptied, "//ul[@id='inbox']").get("data-after") == "0"
 
 
 def test_every_signed_in_page_has_the_push_prompt_and_scripts(alice: Reader) -> None:

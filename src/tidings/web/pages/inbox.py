@@ -2,7 +2,8 @@
 
 ``/inbox`` lists the reader's notifications as ``GET /api/v1/notifications`` pages them (newest
 first, ``?unread=true``, ``?before=`` the next page's cursor); its buttons (mark all read, clear
-all) call the API from ``static/app.js``, and ``static/live.js`` prepends what arrives.
+all) call the API from ``static/app.js``, and ``static/live.js`` prepends what arrives after
+the newest notification the page knew of (``data-after``).
 
 ``/notifications/{id}/open`` is where every channel's link points (the inbox, a push's click):
 it records the click as ``POST /api/v1/notifications/{id}/click`` does, then sends the browser
@@ -18,16 +19,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tidings.delivery.outbox import alert_names
-from tidings.store.models import Alert, TopicFollow, User
+from tidings.store.models import Alert, Notification, TopicFollow, User
 from tidings.web.auth import Caller
 from tidings.web.context import WebDep
 from tidings.web.errors import ApiError
 from tidings.web.pages import PageCaller, PageNotFound, PageReader, render
-from tidings.web.routes.inbox import list_notifications, record_click
+from tidings.web.routes.inbox import in_inbox, list_notifications, record_click
 from tidings.web.schemas import MAX_ID, NotificationOut
 
 router = APIRouter(include_in_schema=False)
@@ -61,6 +62,7 @@ def inbox(
         user = session.get(User, me.user_id)
         zone = _zone(user.timezone if user else "UTC")
         names = alert_names(session, _readers_alert_ids(session, me.user_id))
+        newest = session.scalar(select(func.max(Notification.id)).where(in_inbox(me.user_id)))
     items = [_item(n, names, zone) for n in page.items]
     return render(
         request,
@@ -71,6 +73,7 @@ def inbox(
         unread_only=unread_only,
         paged=cursor is not None,
         next_cursor=page.next_cursor,
+        newest=newest or 0,
         timezone=zone.key,
         alert_names={str(k): v for k, v in names.items()},
     )

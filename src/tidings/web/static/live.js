@@ -1,7 +1,8 @@
 // Tidings live updates, on every signed-in page (included by _push_prompt.html).
 //
 // One EventSource on GET /api/v1/events (the session cookie signs it in; the browser
-// reconnects by itself):
+// reconnects by itself, resuming after the last id; on /inbox with ?after= the newest id the
+// page knew of, so nothing that arrives while it loads is missed):
 //   event: notification  data: a NotificationOut plus "unread_count"
 //       -> #unread-badge shows the count; on /inbox (first page) the notification is
 //          prepended to #inbox as an li.notification made from #notification-template.
@@ -126,7 +127,14 @@
     });
   }
 
-  var events = new EventSource("/api/v1/events");
+  // On the inbox, ask also for what arrived since the page was made (?after=).
+  function streamUrl() {
+    var list = byId("inbox");
+    var after = list && list.getAttribute("data-live") === "yes" ? list.getAttribute("data-after") : null;
+    return /^[0-9]+$/.test(after || "") ? "/api/v1/events?after=" + after : "/api/v1/events";
+  }
+
+  var events = new EventSource(streamUrl());
   events.addEventListener("notification", function (event) {
     var n = read(event);
     if (!n) return;

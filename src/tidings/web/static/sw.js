@@ -5,7 +5,7 @@
 //   replaces the one shown), and the URL to open on click.  A story's tag is its notification
 //   id: the click opens /notifications/{id}/open, which records the click, marks it read and
 //   redirects to the article.  Digests ("digest-12") and test pushes ("test") open the inbox.
-// notificationclick: close it, focus a window already showing that URL, or open one.
+// notificationclick: close it, focus a window already showing that URL, or open one there.
 "use strict";
 
 var ICON = "/static/icons/icon-192.png";
@@ -51,15 +51,29 @@ function sameOrigin(url) {
   return target.origin === self.location.origin ? target.href : new URL("/inbox", self.location.origin).href;
 }
 
+// A window is opened only for a real click on the notification; without one (the browser
+// refused: no user gesture reached the worker) a Tidings tab this worker controls goes there.
+function openWindow(url) {
+  var opening = self.clients.openWindow ? self.clients.openWindow(url) : Promise.reject(new Error("no openWindow"));
+  return opening.catch(function (error) {
+    return self.clients.matchAll({ type: "window" }).then(function (controlled) {
+      if (!controlled.length) throw error;
+      return controlled[0].navigate(url);
+    });
+  });
+}
+
 self.addEventListener("notificationclick", function (event) {
   event.notification.close();
   var url = sameOrigin(event.notification.data && event.notification.data.url);
   event.waitUntil(
     self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (windows) {
       for (var i = 0; i < windows.length; i++) {
-        if (windows[i].url === url && "focus" in windows[i]) return windows[i].focus();
+        if (windows[i].url === url && "focus" in windows[i]) {
+          return windows[i].focus().catch(function () { return windows[i]; });
+        }
       }
-      return self.clients.openWindow ? self.clients.openWindow(url) : undefined;
+      return openWindow(url);
     })
   );
 });
