@@ -15,6 +15,8 @@ import click
 import uvicorn
 
 from tidings.cli._common import open_database
+from tidings.config import Settings
+from tidings.store.db import Database
 from tidings.web.app import create_app
 from tidings.worker import Worker
 
@@ -25,24 +27,32 @@ from tidings.worker import Worker
 def command(host: str, port: int) -> None:
     """Serve the web app and run the worker in one process."""
     settings, db = open_database()
+    with Worker(settings, db) as worker:
+        click.echo(
+            f"Tidings on http://{host}:{port}/ with worker {worker.worker_id}; Ctrl-C stops it",
+            err=True,
+        )
+        serve_with_worker(settings, db, worker, host, port)
+    click.echo("stopped", err=True)
+
+
+def serve_with_worker(
+    settings: Settings, db: Database, worker: Worker, host: str, port: int
+) -> None:
+    """Serve the web app on ``host:port`` with ``worker`` running in a thread beside it, until
+    Ctrl-C or SIGTERM stops both (``tidings demo`` runs its Tidings this way too)."""
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, db), host=host, port=port, log_level="warning")
     )
     stop = threading.Event()
     stop_on_signals(stop)
-    with Worker(settings, db) as worker:
-        thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
-        thread.start()
-        click.echo(
-            f"Tidings on http://{host}:{port}/ with worker {worker.worker_id}; Ctrl-C stops it",
-            err=True,
-        )
-        try:
-            server.run()
-        finally:
-            stop.set()
-            thread.join()
-    click.echo("stopped", err=True)
+    thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
+    thread.start()
+    try:
+        server.run()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def stop_on_signals(stop: threading.Event) -> None:

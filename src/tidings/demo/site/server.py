@@ -218,10 +218,11 @@ class _Handler(BaseHTTPRequestHandler):
 class DemoSite:
     """The offline demo news site: one or more outlets, each on its own 127.0.0.1 port.
 
-    ``initial`` articles are out when the demo starts (default: about two-thirds); one more is
-    published every ``publish_every`` seconds of ``clock`` time after that, counted from the
-    moment the ``DemoSite`` is made. Once all are out, each further step updates one article in
-    place, round-robin (see ``timeline``), so the demo never goes quiet.
+    ``initial`` articles are out when the demo starts (default: about two-thirds), and at least
+    the first ``seen`` (those a watcher already read on an earlier run, so what comes next is
+    new to it); one more is published every ``publish_every`` seconds of ``clock`` time after
+    that, counted from the moment the ``DemoSite`` is made. Once all are out, each further step
+    updates one article in place, round-robin (see ``timeline``), so the demo never goes quiet.
     """
 
     def __init__(
@@ -230,11 +231,13 @@ class DemoSite:
         publish_every: float = 5.0,
         initial: int | None = None,
         outlets: tuple[str, ...] = DEFAULT_OUTLETS,
+        seen: int = 0,
     ) -> None:
         self.clock = clock
         self.outlets = tuple(outlet_named(name) for name in outlets)
         articles = _articles_in_order({o.key for o in self.outlets})
         count = round(len(articles) * 2 / 3) if initial is None else initial
+        count = max(count, seen)
         self.timeline = Timeline(articles, clock(), publish_every, count)
         self.sites = [OutletSite(outlet, self) for outlet in self.outlets]
         self._servers: list[tuple[_OutletServer, threading.Thread]] = []
