@@ -57,7 +57,9 @@ def inbox(
 ) -> HTMLResponse:
     unread_only = (unread or "").lower() in ("1", "true", "yes", "on")
     cursor = _id(before)
-    page = list_notifications(_api_caller(me), web, unread_only, cursor, PAGE_SIZE)
+    page = list_notifications(
+        _api_caller(me), web, unread=unread_only, before=cursor, limit=PAGE_SIZE
+    )
     with web.db.session() as session:
         user = session.get(User, me.user_id)
         zone = _zone(user.timezone if user else "UTC")
