@@ -52,6 +52,7 @@ from sqlalchemy import update
 
 from tests.newsroom import Feed, NewsArticle, Newsroom, paragraphs
 from tests.pushreceiver import PushReceiver, Subscription, running_push_receiver
+from tidings.accounts import create_user
 from tidings.cli.sources import add_source
 from tidings.clock import naive_utc, utcnow
 from tidings.config import Settings
@@ -191,6 +192,11 @@ class Site:
     def vapid_public_key(self) -> str:
         return VapidKeys.load_or_create(self.settings.data_dir).application_server_key
 
+    def add_reader(self, email: str, *, admin: bool = False) -> int:
+        """A reader (or admin) with the password ``PASSWORD``; their id."""
+        with self.db.session() as session:
+            return create_user(session, email, password=PASSWORD, admin=admin).id
+
     def push_subscription(self) -> Subscription:
         """A browser's subscription at the local push service (keys made here), bound to the
         server's VAPID key as a real push service binds it."""
@@ -280,6 +286,14 @@ class Tab:
 
     def new_page(self) -> Page:
         return self.context.new_page()
+
+    def sign_in(self, email: str) -> None:
+        """Log in through the API (``POST /api/v1/auth/login``): the session cookie lands in
+        this context's cookie jar, as after the login form."""
+        reply = self.context.request.post(
+            "/api/v1/auth/login", data={"email": email, "password": PASSWORD}
+        )
+        assert reply.ok, reply.text()
 
     def api(self, page: Page, method: str, path: str, body: Any = None) -> Any:
         """The REST API called from ``page`` the way its own scripts call it (session cookie,

@@ -273,3 +273,30 @@ def test_a_reader_who_blocks_notifications_is_told_how_to_allow_them_and_keeps_t
     assert site.push.received == []
     devtools.close()
     tab.assert_no_page_errors()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_headless_chromium_has_no_push_service_which_is_why_the_tests_stand_in_for_it(
+    site: Site, open_context: Any
+) -> None:
+    """``fake_push.js`` replaces ``PushManager.subscribe`` because this browser cannot
+    subscribe at all; when it can, this fails: use its real subscriptions instead."""
+    tab: Tab = open_context()  # no stand-in
+    tab.context.grant_permissions(["notifications"], origin=site.origin)
+    page = tab.new_page()
+    page.goto("/login")
+    answer = page.evaluate(
+        """async (key) => {
+          const registration = await navigator.serviceWorker.register("/sw.js", {scope: "/"});
+          await navigator.serviceWorker.ready;
+          if (Notification.permission !== "granted") return "permission " + Notification.permission;
+          try {
+            await registration.pushManager.subscribe({userVisibleOnly: true, applicationServerKey: key});
+            return "subscribed";
+          } catch (error) {
+            return error.name + ": " + error.message;
+          }
+        }""",
+        site.vapid_public_key,
+    )
+    assert answer == "AbortError: Registration failed - permission denied"
