@@ -13,10 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from tests.test_worker_processes import wait_for
 from tidings.accounts import find_user, remove_alert, user_alerts, verify_password
+from tidings.cli import main
 from tidings.cli.demo import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -88,6 +90,17 @@ def test_articles_seen_counts_the_demo_site_as_far_as_stored(db: Database) -> No
                             text="...", content_hash="x", fetched_at=now, updated_at=now))
     with db.session() as session:
         assert articles_seen(session) == 31
+
+
+def test_demo_stops_before_printing_a_url_another_server_answers(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["demo", "--port", str(port), "--data-dir", str(tmp_path / "data")]
+        )
+    assert result.exit_code == 1
+    assert f"cannot serve the web app on 127.0.0.1:{port}: Address already in use" in result.output
+    assert "open http" not in result.output and not (tmp_path / "data").exists()
 
 
 def _free_port(count: int = 1) -> int:

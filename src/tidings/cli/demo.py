@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,8 @@ def command(
     host: str, port: int, data_dir: Path | None, every: float, site_port: int, once: bool
 ) -> None:
     """Tidings on SQLite with the offline demo news site: open the printed URL and log in."""
+    if not once:
+        _refuse_port_in_use(host, port)
     settings, db = open_database(demo_settings(load_settings(), host, port, every, data_dir))
     with db.session() as session:
         seen = articles_seen(session)
@@ -125,6 +128,19 @@ def command(
         console.print("demo stopped")
     finally:
         site.stop()
+
+
+def _refuse_port_in_use(host: str, port: int) -> None:
+    """Stop before printing a URL that another server (often another demo) answers."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve the web app on {host}:{port}: "
+            f"{os.strerror(exc.errno) if exc.errno else exc} "
+            "(is another Tidings running? try --port)"
+        ) from exc
 
 
 def demo_settings(
@@ -190,7 +206,9 @@ def _print_banner(
     alerts = session.scalars(select(Alert).where(Alert.user_id == reader.id).order_by(Alert.id))
     topics = session.scalars(select(Topic).order_by(Topic.slug))
     timeline = site.timeline
-    if not once:
+    if once:
+        console.print("[bold]Tidings demo[/bold] — one check of the demo news site, then exit")
+    else:
         console.print(f"\n[bold]Tidings demo[/bold] — open [bold underline]{url}[/bold underline]")
     console.print(
         f"  Reader login: [bold]{reader.email}[/bold]  password [bold]{READER_PASSWORD}[/bold]"
@@ -201,14 +219,16 @@ def _print_banner(
     console.print("  The reader's alerts: " + "; ".join(
         f"[italic]{alert.query}[/italic] ({alert.mode})" for alert in alerts
     ))
-    console.print("  Topics (the admin's): " + ", ".join(topic.name for topic in topics))
+    console.print("  Topics by the admin: " + ", ".join(topic.name for topic in topics))
     outlets = ", ".join(f"{name} {base}/" for name, base in site.base_urls.items())
     console.print(f"  Demo news site: {outlets}")
+    every = f"{timeline.step.total_seconds():g} s"
     console.print(
-        f"  {min(timeline.initial, len(timeline.articles))} of {len(timeline.articles)} "
-        f"articles out; a new one every {timeline.step.total_seconds():g} s"
-        + (" (then updates in place)" if timeline.live_count else
-           " — all out already: only updates in place (remove the data dir to start over)")
+        f"  {timeline.initial} of its {len(timeline.articles)} articles are out; "
+        + (f"a new one every {every}, then an update in place every {every}"
+           if timeline.live_count else
+           f"this data dir has seen them all: an update in place every {every} (new articles "
+           "again in a new data dir)")
     )
     console.print(f"  Data: {settings.sqlalchemy_url.removeprefix('sqlite:///')}")
     if not once:
