@@ -295,3 +295,9 @@ def test_unsubscribe_link_turns_email_off(app: FastAPI, alice: Reader) -> None:
     assert client.post(link).status_code == 200
     assert client.get("/api/v1/channels").json()[0]["enabled"] is False
     assert client.get("/unsubscribe/1.digest.forged").status_code == 404
+    # the reader turns e-mail on again from the notification settings
+    channel_id = client.get("/api/v1/channels").json()[0]["id"]
+    reply = client.patch(f"/api/v1/channels/{channel_id}", json={"enabled": True})
+    assert reply.status_code == 200 and reply.json()["enabled"] is True
+    assert client.get("/api/v1/channels").json()[0]["enabled"] is True
+    assert client.patch(f"/api/v1/channels/{channel_id}", json={}).status_code == 422

@@ -220,6 +220,10 @@ class ChannelIn(Strict):
     target: Target
 
 
+class ChannelPatch(Strict):
+    enabled: bool = Field(description="false stops sending here (a digest's unsubscribe does this)")
+
+
 class ChannelOut(BaseModel):
     id: int
     kind: str

@@ -43,6 +43,7 @@ from tidings.web.errors import ApiError
 from tidings.web.schemas import (
     ChannelIn,
     ChannelOut,
+    ChannelPatch,
     ChannelTestOut,
     FollowIn,
     Id,
@@ -132,6 +133,17 @@ def create_channel(body: ChannelIn, me: ReaderDep, web: WebDep) -> ChannelOut:
             session, me.user(session), body.kind, body.target, web.settings, clock=web.clock
         )
         return channel_out(channel, secret=True)
+
+
+@router.patch("/channels/{channel_id}")
+def update_channel(channel_id: Id, body: ChannelPatch, me: ReaderDep, web: WebDep) -> ChannelOut:
+    """Turn a channel off or on again (e.g. e-mail after a digest's one-click unsubscribe)."""
+    with web.db.session() as session:
+        channel = user_channel(session, me.user(session), channel_id)
+        channel.enabled = body.enabled
+        if body.enabled:
+            channel.last_error = None
+        return channel_out(channel)
 
 
 @router.delete("/channels/{channel_id}", status_code=204)
