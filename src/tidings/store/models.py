@@ -321,6 +321,8 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "story_id"),
         Index("ix_notifications_inbox", "user_id", "cleared_at", "id"),
+        # A reader's unread count, and the unread page in id order, read from the index alone.
+        Index("ix_notifications_unread", "user_id", "cleared_at", "read_at", "id"),
         Index("ix_notifications_digest", "user_id", "route", "digest_id", "created_at"),
     )
 

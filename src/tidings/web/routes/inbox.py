@@ -11,10 +11,11 @@ DELETE /api/v1/notifications                                  clear all (they le
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tidings.clock import naive_utc
@@ -69,18 +70,38 @@ def list_notifications(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NotificationPage:
     """Your inbox, newest first; ``next_cursor`` is null on the last page."""
-    query = select(Notification).where(in_inbox(me.user_id))
-    if unread:
-        query = query.where(Notification.read_at.is_(None))
-    if before is not None:
-        query = query.where(Notification.id < before)
+    params = {"user_id": me.user_id, "before": before, "limit": limit + 1}
     with web.db.session() as session:
-        rows = list(session.scalars(query.order_by(Notification.id.desc()).limit(limit + 1)))
-        items = [notification_out(n) for n in rows[:limit]]
-        cursor = rows[limit - 1].id if len(rows) > limit else None
-        return NotificationPage(
-            items=items, next_cursor=cursor, unread_count=unread_count(session, me.user_id)
-        )
+        rows = session.connection().execute(_page_query(unread, before is not None), params).all()
+        count = rows[0][-1] if rows else unread_count(session, me.user_id)
+    return NotificationPage.model_validate(
+        {
+            # zip stops before the last column, the count
+            "items": [dict(zip(_PAGE_FIELDS, row, strict=False)) for row in rows[:limit]],
+            "next_cursor": rows[limit - 1][0] if len(rows) > limit else None,
+            "unread_count": count,
+        }
+    )
+
+
+_PAGE_FIELDS = tuple(NotificationOut.model_fields)  # "id" first
+
+
+@lru_cache(maxsize=4)
+def _page_query(unread: bool, before: bool) -> Select[Any]:
+    """One statement per kind of page, built once: the page's columns (plain rows, no ORM
+    objects) and the unread count as an uncorrelated subquery, evaluated once and read from
+    the index ``ix_notifications_unread`` alone."""
+    table = Notification.__table__
+    inbox = and_(table.c.user_id == bindparam("user_id"), table.c.cleared_at.is_(None))
+    count = select(func.count()).select_from(table).where(inbox, table.c.read_at.is_(None))
+    query = select(*(table.c[name] for name in _PAGE_FIELDS), count.scalar_subquery())
+    query = query.where(inbox)
+    if unread:
+        query = query.where(table.c.read_at.is_(None))
+    if before:
+        query = query.where(table.c.id < bindparam("before"))
+    return query.order_by(table.c.id.desc()).limit(bindparam("limit"))
 
 
 def own_notification(session: Session, user_id: int, notification_id: int) -> Notification:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 08:12:15.908151
+Create Date: 2026-11-29 10:06:43.867520
 """
 
 from __future__ import annotations
@@ -332,6 +332,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_notifications_inbox", ["user_id", "cleared_at", "id"], unique=False
         )
+        batch_op.create_index(
+            "ix_notifications_unread", ["user_id", "cleared_at", "read_at", "id"], unique=False
+        )
 
     op.create_table(
         "source_entries",
@@ -418,6 +421,7 @@ def downgrade() -> None:
     op.drop_table("deliveries")
     op.drop_table("source_entries")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_unread")
         batch_op.drop_index("ix_notifications_inbox")
         batch_op.drop_index("ix_notifications_digest")
 
