@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/match.py
 	$(BIN)/python benchmarks/deliver.py
+	$(BIN)/python benchmarks/web.py
 
 clean:
 	rm -rf $(VENV) tidings-data
