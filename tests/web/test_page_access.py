@@ -30,6 +30,12 @@ PAGE_RULES: dict[tuple[str, str], Rule] = {
     # the inbox (pages/inbox.py)
     ("GET", "/inbox"): Rule(READER),
     ("GET", "/notifications/{notification_id}/open"): Rule(READER, owned=True),
+    # admin pages (pages/admin.py)
+    ("GET", "/admin"): Rule(ADMIN),
+    ("GET", "/admin/topics"): Rule(ADMIN),
+    ("GET", "/admin/users"): Rule(ADMIN),
+    ("GET", "/admin/broadcast"): Rule(ADMIN),
+    ("GET", "/admin/stats"): Rule(ADMIN),
 }
 
 # Served to anyone on purpose: each says why.
