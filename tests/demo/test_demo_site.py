@@ -386,3 +386,12 @@ def test_a_port_in_use_leaves_nothing_running(clock: FrozenClock, site: DemoSite
     with pytest.raises(OSError):
         other.start(port=taken - 1)  # second outlet would need the taken port
     assert other._servers == []
+
+
+def test_a_site_starts_past_the_articles_its_watcher_has_seen(clock: FrozenClock) -> None:
+    total = len(load_articles())
+    default = DemoSite(clock=clock).timeline.initial
+    assert DemoSite(clock=clock, seen=3).timeline.initial == default
+    resumed = DemoSite(clock=clock, seen=default + 5).timeline
+    assert resumed.initial == default + 5 and resumed.live_count == total - default - 5
+    assert DemoSite(clock=clock, seen=total + 1).timeline.live_count == 0
