@@ -31,8 +31,8 @@ ADMIN_PAGES = ["/admin", "/admin/topics", "/admin/users", "/admin/broadcast", "/
 COUNTERS = ("sent", "failed", "notifications", "clicks")
 
 
-def page(client: TestClient, path: str) -> HtmlElement:
-    reply = client.get(path)
+def page(client: TestClient, path: str, params: dict[str, str] | None = None) -> HtmlElement:
+    reply = client.get(path, params=params)
     assert reply.status_code == 200, (path, reply.status_code, reply.text[:300])
     assert reply.headers["content-type"].startswith("text/html")
     return lxml.html.fromstring(reply.text)
@@ -200,8 +200,9 @@ def test_readers_get_a_403_page_on_every_admin_page(app: FastAPI, alice: Reader)
 
 def test_every_admin_page_has_labelled_fields_and_the_admin_sub_nav(admin: Reader) -> None:
     browser = admin.browser()
-    browser.post("/api/v1/admin/topics", json={"slug": "korea", "name": "Korea", "query": "korea"})
-    for path in [*ADMIN_PAGES, "/admin/broadcast?topic_id=1&title=Hello"]:
+    korea = {"slug": "korea", "name": "Korea", "query": "korea"}
+    topic = browser.post("/api/v1/admin/topics", json=korea).json()
+    for path in [*ADMIN_PAGES, f"/admin/broadcast?topic_id={topic['id']}&title=Hello"]:
         tree = page(browser, path)
         assert unlabelled_fields(tree) == [], path
         nav = one(tree, "//nav[@aria-label='Admin']")
@@ -373,8 +374,12 @@ def test_broadcast_page_explains_what_is_missing(admin: Reader) -> None:
         ({"topic_id": "999", "title": "x"}, "Choose one of the topics."),
         ({"topic_id": "abc", "title": "x"}, "Choose one of the topics."),
         ({"topic_id": str(topic["id"]), "title": " "}, "A broadcast needs a title."),
+        (
+            {"topic_id": str(topic["id"]), "title": "x", "url": "javascript:alert(1)"},
+            "A link starts with http:// or https://.",
+        ),
     ):
-        tree = page(browser, "/admin/broadcast?" + "&".join(f"{k}={v}" for k, v in params.items()))
+        tree = page(browser, "/admin/broadcast", params)
         assert text(one(tree, "//*[@id='broadcast-problem']")) == problem
         assert not tree.xpath("//*[@id='broadcast-preview']")
     nobody = page(browser, f"/admin/broadcast?topic_id={topic['id']}&title=Hi")

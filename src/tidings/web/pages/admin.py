@@ -49,6 +49,7 @@ SECTIONS = (
     ("/admin/stats", "Stats"),
 )
 STATS_DAYS = (7, 30, 90, 365)
+WEB_LINK = ("http://", "https://")
 
 
 def admin_page(
@@ -272,6 +273,8 @@ def broadcast_page(
             problem = "Choose one of the topics."
         elif topic is not None and not draft.title:
             problem = "A broadcast needs a title."
+        elif topic is not None and draft.url and not draft.url.lower().startswith(WEB_LINK):
+            problem = "A link starts with http:// or https://."
         elif topic is not None:
             preview, reach = draft.message(topic), broadcast_reach(session, topic.id, web.clock())
         topic_name = topic.name if topic else ""
@@ -326,6 +329,11 @@ class Chart:
     bars: list[Bar]
     ticks: list[tuple[float, int]]  # (y, value)
     labels: list[tuple[float, str]]  # (x, day)
+
+    @property
+    def dot_radius(self) -> float:
+        """Click dots: visible on a month, a thin line's width on a year."""
+        return 3.0 if len(self.bars) <= 62 else 1.0
 
     @property
     def clicks_points(self) -> str:
