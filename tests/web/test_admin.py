@@ -92,6 +92,10 @@ def test_broadcast_reaches_every_follower_through_the_outbox(
         delivery = session.scalars(select(Delivery)).one()
         assert session.get(Notification, delivery.notification_id).user_id == alice.id
     assert client.post("/api/v1/admin/broadcast", json={**body, "topic_id": 999}).status_code == 404
+    for link in ("javascript:alert(1)", "data:text/html,hi", "/relative", "ftp://example.com/x"):
+        refused = client.post("/api/v1/admin/broadcast", json={**body, "url": link})
+        assert refused.status_code == 422, link
+        assert "http" in str(refused.json()["detail"])
 
 
 def test_site_settings_switch_signup(admin: Reader) -> None:

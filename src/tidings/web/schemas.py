@@ -26,6 +26,19 @@ def _storable(text: str) -> str:
 
 
 Storable = AfterValidator(_storable)
+
+
+def _web_link(text: str) -> str:
+    """A link readers will open: http(s) only (never ``javascript:`` or ``data:``)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError("the link must be an http:// or https:// address")
+    return text.strip()
+
+
+WebLink = Annotated[str, Field(min_length=1, max_length=2000), Storable, AfterValidator(_web_link)]
 Email = Annotated[str, Field(min_length=1, max_length=320), Storable]
 Password = Annotated[str, Field(min_length=1, max_length=1024), Storable]
 QueryText = Annotated[str, Field(min_length=1, max_length=2000), Storable]
@@ -306,7 +319,7 @@ class AdminTopicOut(BaseModel):
 class BroadcastIn(Strict):
     topic_id: ChannelId
     title: Name
-    url: LongText | None = None
+    url: WebLink | None = None
     body: LongText | None = None
 
 
