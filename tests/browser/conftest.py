@@ -91,12 +91,14 @@ def wait_until(
     timeout: float = 10.0,
     *,
     pause: Callable[[float], object] | None = None,
+    explain: Callable[[], object] | None = None,
 ) -> T:
     """``check()``'s first truthy result, looked at every 20 ms until ``timeout`` seconds.
 
     ``pause(seconds)`` waits between looks; Playwright's sync API hands over the browser's
     events (CDP events, page events) only while one of its calls runs, so a condition on
-    them passes ``pause=page.wait_for_timeout``-like waits (see ``DevTools.pause``)."""
+    them passes ``pause=page.wait_for_timeout``-like waits (see ``DevTools.pause``).
+    ``explain()`` says what was seen instead, in the timeout's message."""
     deadline = datetime.now(UTC) + timedelta(seconds=timeout)
     between = pause or threading.Event().wait
     while True:
@@ -104,7 +106,8 @@ def wait_until(
         if result:
             return result
         if datetime.now(UTC) > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            seen = f"; {explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{seen}")
         between(0.02)
 
 

@@ -68,6 +68,12 @@ NOTIFICATIONS_WITH_TAG = """async (tag) => {
 }"""
 
 
+ALL_NOTIFICATIONS = """async () => {
+  const registration = await navigator.serviceWorker.ready;
+  return (await registration.getNotifications()).map((n) => [n.tag, n.title]);
+}"""
+
+
 def sign_up(page: Page, email: str, shots: Shots | None = None) -> None:
     page.goto("/signup")
     page.get_by_label("E-mail", exact=True).fill(email)
@@ -189,7 +195,14 @@ def test_a_reader_signs_up_allows_push_and_follows_an_alert_to_the_article(
     registration = devtools.active_registration(site.origin + "/")
     devtools.deliver_push(site.origin, registration, payload)
     [shown] = wait_until(
-        lambda: page.evaluate(NOTIFICATIONS_WITH_TAG, notification_id), "the notification shown"
+        lambda: page.evaluate(NOTIFICATIONS_WITH_TAG, notification_id),
+        "the notification shown",
+        explain=lambda: {
+            "shown": page.evaluate(ALL_NOTIFICATIONS),
+            "registration": registration,
+            "registrations": devtools.registrations,
+            "versions": devtools.versions,
+        },
     )
     assert (shown["title"], shown["body"], shown["tag"]) == (
         payload["title"], payload["body"], notification_id,
@@ -200,6 +213,7 @@ def test_a_reader_signs_up_allows_push_and_follows_an_alert_to_the_article(
     # Its click: the service worker opens the article; the click is recorded.
     clicked = service_worker(tab).evaluate(CLICK_NOTIFICATION, notification_id)
     assert clicked["opened"] == [f"{site.origin}/notifications/{notification_id}/open"]
+    assert clicked["closed"], "the clicked notification is still shown"
     reader_tab = tab.new_page()
     reader_tab.goto(clicked["opened"][0])
     expect(reader_tab).to_have_url(site.news.url(article))
