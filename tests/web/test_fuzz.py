@@ -68,6 +68,7 @@ def fuzzed(mailing_app: FastAPI) -> FastAPI:
 
 def test_no_operation_answers_a_server_error(fuzzed: FastAPI) -> None:
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", fuzzed)
+    schema.config.max_stream_events = 1  # GET /events never ends: its first event will do
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 40
     failures: list[str] = []
