@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -189,6 +189,35 @@ def require_user(session: Session, email: str) -> User:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
+
+
+def _admin_ids(session: Session) -> list[int]:
+    """Every admin's id, their rows locked (PostgreSQL) so two admins revoking each other at
+    once cannot both see another admin left; SQLite serializes writers anyway."""
+    return list(session.scalars(select(User.id).where(User.is_admin.is_(True)).with_for_update()))
+
+
+def set_admin(session: Session, user: User, is_admin: bool) -> User:
+    """Make a reader an admin, or an admin a reader again; the last admin stays one
+    (``AccountConflict``)."""
+    if not is_admin and _admin_ids(session) == [user.id]:
+        raise AccountConflict(f"{user.email} is the last admin: make someone else an admin first")
+    user.is_admin = is_admin
+    session.flush()
+    return user
+
+
+def delete_user(session: Session, user: User, *, clock: Clock = utcnow) -> None:
+    """Remove a reader and everything that is theirs: alerts (every matching engine drops
+    them), channels and their deliveries, inbox and digests, topic follows, sessions, API
+    tokens and reset links (the database cascades from ``users``).  Nobody else's rows change.
+    The last admin cannot be removed (``AccountConflict``)."""
+    if user.is_admin and _admin_ids(session) == [user.id]:
+        raise AccountConflict(f"{user.email} is the last admin and cannot be removed")
+    for alert_id in session.scalars(select(Alert.id).where(Alert.user_id == user.id)).all():
+        delete_alert(session, alert_id, clock=clock)
+    session.delete(user)
+    session.flush()
 
 
 # -- time settings ------------------------------------------------------------------------
@@ -624,6 +653,44 @@ def unfollow_topic(session: Session, user: User, slug: str) -> bool:
     session.delete(follow)
     session.flush()
     return True
+
+
+def update_topic(
+    session: Session,
+    topic: Topic,
+    *,
+    name: str | None = None,
+    query: str | None = None,
+    description: str | None | _Keep = KEEP,
+    clock: Clock = utcnow,
+) -> Topic:
+    """Rename a topic, change its query (through the alert store: every matching engine picks
+    it up) or its description (``None``: none).  ``QueryError`` for a bad query, before
+    anything changes; followers keep following."""
+    if name is not None and not name.strip():
+        raise AccountError("a topic needs a name")
+    if query is not None:
+        alert_id = session.scalar(select(Alert.id).where(Alert.topic_id == topic.id).limit(1))
+        if alert_id is None:
+            create_alert(session, user_id=None, topic_id=topic.id, query=query, clock=clock)
+        else:
+            update_alert(session, alert_id, query=query, clock=clock)
+    if name is not None:
+        topic.name = name.strip()
+    if description is not KEEP:
+        topic.description = (description or "").strip() or None
+    session.flush()
+    return topic
+
+
+def delete_topic(session: Session, topic: Topic, *, clock: Clock = utcnow) -> None:
+    """Remove a topic: its alert (every matching engine drops it) and every reader's follow.
+    Notifications it already made stay in their inboxes (they keep their own text)."""
+    for alert_id in session.scalars(select(Alert.id).where(Alert.topic_id == topic.id)).all():
+        delete_alert(session, alert_id, clock=clock)
+    session.execute(delete(TopicFollow).where(TopicFollow.topic_id == topic.id))
+    session.delete(topic)
+    session.flush()
 
 
 def followed_topics(session: Session, user: User) -> list[tuple[Topic, str]]:

@@ -35,7 +35,7 @@ from tidings.delivery.notify import Notifier
 from tidings.delivery.outbox import DeliveryWorker, SubscriptionHousekeeping
 from tidings.pipeline import ArticleHook, CheckReport, Pipeline
 from tidings.sources.http import Fetcher
-from tidings.store.claims import claim_due_sources
+from tidings.store.claims import PAUSED, claim_due_sources
 from tidings.store.db import Database
 from tidings.store.models import Source
 
@@ -165,7 +165,9 @@ class Worker:
 
     def seconds_until_next_due(self) -> float:
         with self.db.session() as session:
-            due = session.scalar(select(func.min(Source.next_check_at)))
+            due = session.scalar(
+                select(func.min(Source.next_check_at)).where(Source.status != PAUSED)
+            )
         if due is None:
             return 60.0
         return max(0.0, (due - naive_utc(self.clock())) / timedelta(seconds=1))

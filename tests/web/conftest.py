@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from tests.web.news import Newsdesk
 from tidings.accounts import create_topic, create_user, set_password
+from tidings.cli.sources import add_source
 from tidings.clock import FrozenClock
 from tidings.config import Settings
 from tidings.store.db import Database
@@ -141,12 +142,15 @@ def world(app: FastAPI) -> World:
     token = client.get("/api/v1/tokens").json()[0]
     with app.state.web.db.session() as session:
         topic = create_topic(session, "korea", "Korea", "korea").id
+        source = add_source(session, "https://example.com/world.xml")[0].id
     ids = {
         "alert_id": alert["id"],
         "notification_id": notification["id"],
         "channel_id": channel["id"],
         "token_id": token["id"],
         "topic_id": topic,
+        "source_id": source,  # admin routes
+        "user_id": bob.id,
     }
     return World(alice, bob, ids)
 

@@ -82,6 +82,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/admin/settings"): Rule(ADMIN),
     ("PUT", "/api/v1/admin/settings"): Rule(ADMIN, body={"signup_enabled": True}),
     ("GET", "/api/v1/admin/stats"): Rule(ADMIN, params={"days": 7}),
+    # managing sources, topics and users (in this order: an admin's pass deletes them last)
+    ("PATCH", "/api/v1/admin/sources/{source_id}"): Rule(ADMIN, body={"title": "World"}),
+    ("POST", "/api/v1/admin/sources/{source_id}/check"): Rule(ADMIN),
+    ("DELETE", "/api/v1/admin/sources/{source_id}"): Rule(ADMIN),
+    ("PATCH", "/api/v1/admin/topics/{topic_id}"): Rule(ADMIN, body={"name": "Korea"}),
+    ("DELETE", "/api/v1/admin/topics/{topic_id}"): Rule(ADMIN),
+    ("PATCH", "/api/v1/admin/users/{user_id}"): Rule(ADMIN, body={"is_admin": True}),
+    ("DELETE", "/api/v1/admin/users/{user_id}"): Rule(ADMIN),
 }
 
 # Routes outside the API, public on purpose: each says why.

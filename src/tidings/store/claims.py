@@ -103,17 +103,20 @@ def unclaimed(model: Claimable, now: datetime) -> ColumnElement[bool]:
 
 # -- sources ---------------------------------------------------------------------------------
 
+PAUSED = "paused"  # ``Source.status`` of a source an admin paused: never due until resumed
+
 
 def claim_due_sources(
     session: Session, worker: str, now: datetime, *, lease_seconds: float, limit: int
 ) -> list[int]:
-    """Claim up to ``limit`` sources whose check is due; return their ids, most overdue first."""
+    """Claim up to ``limit`` sources whose check is due (paused ones never are); return their
+    ids, most overdue first."""
     return claim_due(
         session,
         Source,
         worker,
         now,
-        due=[Source.next_check_at <= naive_utc(now)],
+        due=[Source.next_check_at <= naive_utc(now), Source.status != PAUSED],
         order_by=[Source.next_check_at, Source.id],
         lease_seconds=lease_seconds,
         limit=limit,

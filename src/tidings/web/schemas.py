@@ -330,3 +330,24 @@ class BroadcastOut(BaseModel):
 
 class SiteSettingsIO(Strict):
     signup_enabled: bool
+
+
+class SourcePatch(Strict):
+    title: KeyText | None = Field(
+        default=None, description="The name shown for it; null: the feed's own, on its next check"
+    )
+    paused: bool | None = Field(
+        default=None, description="true: no worker checks it; false: resumed, checked now"
+    )
+
+
+class TopicPatch(Strict):
+    name: KeyText | None = None
+    query: QueryText | None = Field(
+        default=None, description="The alert language (a 422 names the column of an error)"
+    )
+    description: LongText | None = Field(default=None, description="null: none")
+
+
+class UserPatch(Strict):
+    is_admin: bool = Field(description="false is refused (409) for the last admin")

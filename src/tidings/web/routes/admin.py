@@ -1,11 +1,22 @@
 """What admins manage: sources and their health, topics, users, broadcasts, site settings.
 
     GET  /api/v1/admin/sources     POST /api/v1/admin/sources {url, discover}
+    PATCH /api/v1/admin/sources/{id} {title, paused}    DELETE /api/v1/admin/sources/{id}
+    POST /api/v1/admin/sources/{id}/check               due now: the next free worker checks it
     GET  /api/v1/sources.opml      every source as OPML (admins: feed URLs may carry secrets)
     GET  /api/v1/admin/topics      POST /api/v1/admin/topics {slug, name, query, description}
-    GET  /api/v1/admin/users
+    PATCH /api/v1/admin/topics/{id} {name, query, description}   DELETE /api/v1/admin/topics/{id}
+    GET  /api/v1/admin/users       PATCH /api/v1/admin/users/{id} {is_admin}
+    DELETE /api/v1/admin/users/{id}
     POST /api/v1/admin/broadcast   {topic_id, title, url, body}: a Quick Alert to the followers
     GET  /api/v1/admin/settings    PUT /api/v1/admin/settings {signup_enabled}
+
+A paused source has the status ``paused``: ``claim_due_sources`` never claims it (WebSub pushes
+only move its next check).  Pausing a source while a worker checks it takes the claim from that
+worker (the lease runs on), so the check's end writes nothing over the pause.  A source being
+checked cannot be deleted (409) — the worker is still writing its articles — until its lease
+runs out; its articles outlive it (``articles.source_id`` is set to NULL), and so do the
+stories and notifications made from them.
 
 A broadcast is routed like any Quick Alert (quiet hours hold it, the hourly budget sends it to
 the digest) and written in batches: notifications of kind ``broadcast`` and their deliveries,
@@ -24,9 +35,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from tidings.accounts import create_topic, list_topics, list_users, topic_followers, topic_query
+from tidings.accounts import (
+    KEEP,
+    create_topic,
+    delete_topic,
+    delete_user,
+    list_topics,
+    list_users,
+    set_admin,
+    topic_followers,
+    topic_query,
+    update_topic,
+)
 from tidings.cli.sources import add_source
-from tidings.clock import naive_utc
+from tidings.clock import as_utc, naive_utc
 from tidings.delivery.notify import (
     NOTIFICATIONS,
     Recipient,
@@ -38,7 +60,8 @@ from tidings.delivery.notify import (
 from tidings.sources.discovery import discover
 from tidings.sources.http import Fetcher, FetchError
 from tidings.sources.opml import OpmlOutline, render_opml
-from tidings.store.models import SiteSetting, Source, Topic, TopicFollow
+from tidings.store.claims import PAUSED
+from tidings.store.models import SiteSetting, Source, Topic, TopicFollow, User
 from tidings.web.auth import AdminDep, signup_enabled, user_out
 from tidings.web.context import Web, WebDep
 from tidings.web.errors import ApiError
@@ -46,11 +69,15 @@ from tidings.web.schemas import (
     AdminTopicOut,
     BroadcastIn,
     BroadcastOut,
+    Id,
     SiteSettingsIO,
     SourceIn,
     SourceOut,
+    SourcePatch,
     TopicIn,
+    TopicPatch,
     UserOut,
+    UserPatch,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -59,6 +86,7 @@ BROADCAST = (
     "quick",
     None,
 )  # how a broadcast looks to the router: one quick "alert", all channels
+PAUSE_HOLDER = "paused by an admin"  # holds the claim of a check that was under way at a pause
 
 
 def source_out(source: Source) -> SourceOut:
@@ -108,6 +136,87 @@ def _discovered(web: Web, body: SourceIn) -> tuple[str, str, str | None]:
     return found.url, found.kind, found.title
 
 
+@router.patch("/admin/sources/{source_id}")
+def change_source(source_id: Id, body: SourcePatch, me: AdminDep, web: WebDep) -> SourceOut:
+    """Rename a source (``title``; null: the feed's own title, on its next check), pause it
+    (``paused: true``: no worker checks it) or resume it (``paused: false``: due now)."""
+    now = web.clock()
+    with web.db.session() as session:
+        source = _locked_source(session, source_id)
+        if "title" in body.model_fields_set:
+            source.title = (body.title or "").strip() or None
+        if body.paused and source.status != PAUSED:
+            source.status = PAUSED
+            if _being_checked(source, now):  # its end must not write over the pause
+                source.claimed_by = PAUSE_HOLDER
+        elif body.paused is False and source.status == PAUSED:
+            source.status = _health(source)
+            source.next_check_at = naive_utc(now)
+        session.flush()
+        return source_out(source)
+
+
+@router.post("/admin/sources/{source_id}/check")
+def check_source_now(source_id: Id, me: AdminDep, web: WebDep) -> SourceOut:
+    """Make the source due now: the next free worker checks it (409 when it is paused or a
+    worker is checking it already)."""
+    now = web.clock()
+    with web.db.session() as session:
+        source = _locked_source(session, source_id)
+        if source.status == PAUSED:
+            raise ApiError(409, f"{_name(source)} is paused: resume it to have it checked")
+        if _being_checked(source, now):
+            raise ApiError(409, f"a worker is checking {_name(source)} right now")
+        source.next_check_at = naive_utc(now)
+        session.flush()
+        return source_out(source)
+
+
+@router.delete("/admin/sources/{source_id}", status_code=204)
+def remove_source(source_id: Id, me: AdminDep, web: WebDep) -> Response:
+    """Stop watching a source and forget its fetch history.  Its articles stay (with no
+    source), and so do their stories and the notifications made from them.  409 while a
+    worker is checking it (pause it, and delete it when the check's lease has run out)."""
+    now = web.clock()
+    with web.db.session() as session:
+        source = _locked_source(session, source_id)
+        if _being_checked(source, now):
+            until = as_utc(source.claimed_until)
+            raise ApiError(
+                409,
+                f"a worker is checking {_name(source)} (its claim runs until "
+                f"{until:%H:%M:%S} UTC at the latest); delete it once the check is over",
+            )
+        session.delete(source)
+    return Response(status_code=204)
+
+
+def _locked_source(session: Session, source_id: int) -> Source:
+    """The source, its row locked until the transaction ends (a worker's claim skips it), or
+    404."""
+    source = session.get(Source, source_id, with_for_update=True)
+    if source is None:
+        raise ApiError(404, f"no source {source_id}")
+    return source
+
+
+def _being_checked(source: Source, now: datetime) -> bool:
+    """A worker (or a pause, for the rest of that worker's lease) holds a live claim on it."""
+    until = as_utc(source.claimed_until)
+    return source.claimed_by is not None and until is not None and until > now
+
+
+def _health(source: Source) -> str:
+    """The status a resumed source had: failing, fetched, or never fetched yet."""
+    if source.error_count:
+        return "error"
+    return "ok" if source.last_fetch_at is not None else "new"
+
+
+def _name(source: Source) -> str:
+    return source.title or source.url
+
+
 @router.get(
     "/sources.opml",
     response_class=Response,
@@ -150,10 +259,69 @@ def add_topic(body: TopicIn, me: AdminDep, web: WebDep) -> AdminTopicOut:
         return _admin_topic(session, topic)
 
 
+@router.patch("/admin/topics/{topic_id}")
+def change_topic(topic_id: Id, body: TopicPatch, me: AdminDep, web: WebDep) -> AdminTopicOut:
+    """Rename a topic or change its query or description; followers keep following.  A bad
+    query is refused (422, with the parser's message and column) and nothing changes."""
+    with web.db.session() as session:
+        topic = _topic(session, topic_id)
+        described = "description" in body.model_fields_set
+        update_topic(
+            session,
+            topic,
+            name=body.name,
+            query=body.query,
+            description=body.description if described else KEEP,
+            clock=web.clock,
+        )
+        return _admin_topic(session, topic)
+
+
+@router.delete("/admin/topics/{topic_id}", status_code=204)
+def remove_topic(topic_id: Id, me: AdminDep, web: WebDep) -> Response:
+    """Remove a topic: its alert and every follow of it go; the notifications it already made
+    stay in readers' inboxes."""
+    with web.db.session() as session:
+        delete_topic(session, _topic(session, topic_id), clock=web.clock)
+    return Response(status_code=204)
+
+
+def _topic(session: Session, topic_id: int) -> Topic:
+    topic = session.get(Topic, topic_id)
+    if topic is None:
+        raise ApiError(404, f"no topic {topic_id}")
+    return topic
+
+
 @router.get("/admin/users")
 def admin_users(me: AdminDep, web: WebDep) -> list[UserOut]:
     with web.db.session() as session:
         return [user_out(user) for user in list_users(session)]
+
+
+@router.patch("/admin/users/{user_id}")
+def change_user(user_id: Id, body: UserPatch, me: AdminDep, web: WebDep) -> UserOut:
+    """Make a reader an admin, or an admin a reader (409 for the last admin)."""
+    with web.db.session() as session:
+        return user_out(set_admin(session, _user(session, user_id), body.is_admin))
+
+
+@router.delete("/admin/users/{user_id}", status_code=204)
+def remove_user(user_id: Id, me: AdminDep, web: WebDep) -> Response:
+    """Remove an account and everything that is theirs: alerts, channels, inbox, digests,
+    follows, sessions and tokens.  An admin cannot remove themselves (409)."""
+    if user_id == me.user_id:
+        raise ApiError(409, "you cannot remove your own account here", error="conflict")
+    with web.db.session() as session:
+        delete_user(session, _user(session, user_id), clock=web.clock)
+    return Response(status_code=204)
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise ApiError(404, f"no user {user_id}")
+    return user
 
 
 @router.post("/admin/broadcast")
