@@ -112,5 +112,9 @@ def test_serve_runs_web_and_worker_in_one_process(tmp_path: Path) -> None:
         wait_for(lambda: client.get("/api/v1/notifications").json()["items"], 60, "a notification")
         item = client.get("/api/v1/notifications").json()["items"][0]
         assert item["url"].startswith(room.base_url) and word in item["terms"]
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        # an open live-update stream (a browser's inbox tab) must not keep Ctrl-C from stopping
+        with client.stream("GET", "/api/v1/events", timeout=60) as stream:
+            first = next(stream.iter_lines())
+            assert first.startswith(("event:", "id:", ":", "data:")), first
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""

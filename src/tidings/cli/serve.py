@@ -36,14 +36,27 @@ def command(host: str, port: int) -> None:
     click.echo("stopped", err=True)
 
 
+# Open event streams (SSE) never end by themselves: on Ctrl-C or SIGTERM the server waits this
+# long for requests in flight, then closes what is left (browsers reconnect by themselves).
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
+
+def uvicorn_config(settings: Settings, db: Database, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings, db),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+
 def serve_with_worker(
     settings: Settings, db: Database, worker: Worker, host: str, port: int
 ) -> None:
     """Serve the web app on ``host:port`` with ``worker`` running in a thread beside it, until
     Ctrl-C or SIGTERM stops both (``tidings demo`` runs its Tidings this way too)."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, db), host=host, port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn_config(settings, db, host, port))
     stop = threading.Event()
     stop_on_signals(stop)
     thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)

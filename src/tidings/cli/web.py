@@ -9,8 +9,7 @@ import click
 import uvicorn
 
 from tidings.cli._common import open_database
-from tidings.cli.serve import stop_on_signals
-from tidings.web.app import create_app
+from tidings.cli.serve import stop_on_signals, uvicorn_config
 
 
 @click.command("web")
@@ -21,4 +20,4 @@ def command(host: str, port: int) -> None:
     settings, db = open_database()
     stop_on_signals(threading.Event())  # a clean exit once the server has stopped
     click.echo(f"web app on http://{host}:{port}/ (API: /api/v1/docs); Ctrl-C stops it", err=True)
-    uvicorn.run(create_app(settings, db), host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn_config(settings, db, host, port)).run()
