@@ -3,14 +3,31 @@ broadcasts through the outbox, and the sign-up switch."""
 
 from __future__ import annotations
 
+import threading
 import xml.etree.ElementTree as ET
+from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import select
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
 
 from tests.newsroom import Newsroom
 from tests.web.conftest import Reader
-from tidings.store.models import Delivery, Notification
+from tidings.clock import FrozenClock, naive_utc
+from tidings.config import Settings
+from tidings.pipeline import mark_pushed
+from tidings.store.claims import claim_due_sources, release_claim
+from tidings.store.models import (
+    Article,
+    BoilerplateBlock,
+    Delivery,
+    FetchAttempt,
+    Notification,
+    Source,
+    SourceEntry,
+)
+from tidings.worker import Extractor, Worker
 
 
 def test_sources_added_by_discovery_listed_and_exported(admin: Reader) -> None:
@@ -105,3 +122,186 @@ def test_site_settings_switch_signup(admin: Reader) -> None:
         "signup_enabled": False
     }
     assert client.get("/api/v1/admin/settings").json() == {"signup_enabled": False}
+
+
+# -- managing sources ---------------------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def add_feed(app: FastAPI, client: TestClient, url: str) -> dict[str, Any]:
+    """A source due now by the app's clock (the add route dates it by the wall clock)."""
+    added = client.post("/api/v1/admin/sources", json={"url": url, "discover": False})
+    assert added.status_code == 201, added.text
+    source: dict[str, Any] = added.json()
+    web = app.state.web
+    with web.db.session() as session:
+        session.execute(
+            update(Source)
+            .where(Source.id == source["id"])
+            .values(next_check_at=naive_utc(web.clock()))
+        )
+    return source
+
+
+def claim(app: FastAPI, clock: FrozenClock, worker: str = "w1") -> list[int]:
+    """What a worker's due-claim takes now (the real claim function, as ``Worker.claim``)."""
+    with app.state.web.db.session() as session:
+        return claim_due_sources(session, worker, clock(), lease_seconds=300, limit=10)
+
+
+def source_row(app: FastAPI, source_id: int) -> Source:
+    with app.state.web.db.session() as session:
+        source = session.get(Source, source_id)
+        assert source is not None
+        session.expunge(source)
+        return source
+
+
+def test_a_paused_source_is_never_claimed_and_a_resumed_one_is(
+    app: FastAPI, admin: Reader, clock: FrozenClock, web_settings: Settings, extractor: Extractor
+) -> None:
+    client = admin.client()
+    paused, running = (add_feed(app, client, f"https://example.com/{n}.xml") for n in "ab")
+    url = f"/api/v1/admin/sources/{paused['id']}"
+    reply = client.patch(url, json={"paused": True})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["status"] == "paused"
+    assert claim(app, clock) == [running["id"]]
+    mark_pushed(app.state.web.db, clock)(paused["id"], b"", {})  # a WebSub push: due now
+    assert claim(app, clock, "w2") == []
+    with app.state.web.db.session() as session:  # w1's check ends: next one in an hour
+        assert release_claim(session, running["id"], "w1", next_check_at=naive_utc(clock() + HOUR))
+    with Worker(web_settings, app.state.web.db, clock=clock, extractor=extractor) as worker:
+        assert worker.seconds_until_next_due() == 3600.0  # the overdue paused one is not waited on
+        assert worker.run_once() == []
+    assert client.post(f"{url}/check").status_code == 409  # paused: resume it first
+
+    resumed = client.patch(url, json={"paused": False})
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["status"] == "new"
+    assert resumed.json()["next_check_at"].startswith("2026-03-02T12:00")
+    assert claim(app, clock, "w3") == [paused["id"]]
+    assert client.patch(url, json={"paused": False}).json()["status"] == "new"  # no change
+
+
+def test_resuming_gives_back_the_health_a_source_had(app: FastAPI, admin: Reader) -> None:
+    client = admin.client()
+    source = add_feed(app, client, "https://example.com/failing.xml")
+    with app.state.web.db.session() as session:
+        session.execute(update(Source).values(status="error", error_count=3, last_error="HTTP 500"))
+    url = f"/api/v1/admin/sources/{source['id']}"
+    assert client.patch(url, json={"paused": True}).json()["status"] == "paused"
+    back = client.patch(url, json={"paused": False}).json()
+    assert (back["status"], back["error_count"], back["last_error"]) == ("error", 3, "HTTP 500")
+
+
+def test_check_now_makes_a_source_due(app: FastAPI, admin: Reader, clock: FrozenClock) -> None:
+    client = admin.client()
+    source = add_feed(app, client, "https://example.com/later.xml")
+    with app.state.web.db.session() as session:
+        session.execute(update(Source).values(next_check_at=naive_utc(clock() + HOUR)))
+    assert claim(app, clock) == []
+    reply = client.post(f"/api/v1/admin/sources/{source['id']}/check")
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["next_check_at"].startswith("2026-03-02T12:00")
+    assert claim(app, clock) == [source["id"]]
+    busy = client.post(f"/api/v1/admin/sources/{source['id']}/check")  # w1 holds it now
+    assert busy.status_code == 409 and "checking" in busy.json()["detail"]
+    assert client.post("/api/v1/admin/sources/999/check").status_code == 404
+
+
+def test_a_source_is_renamed(app: FastAPI, admin: Reader) -> None:
+    client = admin.client()
+    source = add_feed(app, client, "https://example.com/named.xml")
+    url = f"/api/v1/admin/sources/{source['id']}"
+    renamed = client.patch(url, json={"title": "  The Gazette "})
+    assert renamed.json()["title"] == "The Gazette" and renamed.json()["status"] == "new"
+    assert client.get("/api/v1/admin/sources").json()[0]["title"] == "The Gazette"
+    assert client.patch(url, json={"paused": True}).json()["title"] == "The Gazette"  # kept
+    assert client.patch(url, json={"title": None}).json()["title"] is None  # the feed's own
+    assert client.patch(url, json={"title": ""}).status_code == 422
+    assert client.patch(url, json={"colour": "red"}).status_code == 422
+    assert client.patch("/api/v1/admin/sources/999", json={"title": "x"}).status_code == 404
+
+
+def test_pausing_a_source_mid_check_keeps_the_pause_and_deleting_it_waits(
+    app: FastAPI, admin: Reader, web_settings: Settings, clock: FrozenClock, extractor: Extractor
+) -> None:
+    """A real worker is caught fetching the feed: the pause holds through the check's end, and
+    the source cannot be deleted until the check's lease has run out."""
+    client = admin.client()
+    with Newsroom.generate(1, 2).serve() as room:
+        source = add_feed(app, client, room.feed_urls()[0])
+        url = f"/api/v1/admin/sources/{source['id']}"
+        arrived, release = room.hold("/feeds/0.xml")
+        with Worker(web_settings, app.state.web.db, clock=clock, extractor=extractor) as worker:
+            checking = threading.Thread(target=worker.run_once)
+            checking.start()
+            try:
+                assert arrived.wait(30), "the worker never fetched the feed"
+                deleting = client.delete(url)
+                assert deleting.status_code == 409, deleting.text
+                assert "12:05:00 UTC" in deleting.json()["detail"]  # the 300 s lease
+                assert client.patch(url, json={"paused": True}).json()["status"] == "paused"
+            finally:
+                release.set()
+                checking.join(30)
+            assert not checking.is_alive()
+    row = source_row(app, source["id"])
+    assert row.status == "paused" and row.last_fetch_at is None  # the check wrote nothing over it
+    assert client.delete(url).status_code == 409  # its lease runs on
+    clock.advance(seconds=301)
+    assert claim(app, clock) == []  # the lease is over, but it is paused
+    assert client.delete(url).status_code == 204
+    assert client.get("/api/v1/admin/sources").json() == []
+    assert client.delete(url).status_code == 404
+
+
+def test_deleting_a_source_keeps_its_articles_and_their_notifications(
+    app: FastAPI,
+    admin: Reader,
+    alice: Reader,
+    web_settings: Settings,
+    clock: FrozenClock,
+    extractor: Extractor,
+) -> None:
+    client = admin.client()
+    room = Newsroom.generate(2, 2)
+    keyword = room.feeds["/feeds/0.xml"].articles[0].title.split()[0].lower()
+    assert alice.client().post("/api/v1/alerts", json={"query": keyword}).status_code == 201
+    with room.serve():
+        gone, kept = (add_feed(app, client, feed) for feed in room.feed_urls())
+        with Worker(web_settings, app.state.web.db, clock=clock, extractor=extractor) as worker:
+            assert [report.ok for report in worker.run_once()] == [True, True]
+    db = app.state.web.db
+
+    def rows(source_id: int) -> dict[str, int]:
+        with db.session() as session:
+            return {
+                model.__tablename__: session.scalar(
+                    select(func.count()).select_from(model).where(model.source_id == source_id)
+                )
+                or 0
+                for model in (Article, FetchAttempt, SourceEntry, BoilerplateBlock)
+            }
+
+    before = rows(gone["id"])
+    assert (before["articles"], before["fetch_attempts"], before["source_entries"]) == (2, 1, 2)
+    kept_before = rows(kept["id"])
+    inbox = alice.client().get("/api/v1/notifications").json()["items"]
+    assert inbox, "the alert matched nothing"
+    with db.session() as session:
+        articles = session.scalars(select(Article.id).where(Article.source_id == gone["id"])).all()
+
+    assert client.delete(f"/api/v1/admin/sources/{gone['id']}").status_code == 204
+    assert rows(gone["id"]) == dict.fromkeys(before, 0)
+    assert rows(kept["id"]) == kept_before
+    with db.session() as session:
+        left = session.scalars(select(Article.source_id).where(Article.id.in_(articles))).all()
+        assert left == [None, None]  # the articles stay, with no source
+    assert alice.client().get("/api/v1/notifications").json()["items"] == inbox
+    first = inbox[-1]
+    opened = alice.browser().get(f"/notifications/{first['id']}/open", follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == first["url"]
+    assert [s["id"] for s in client.get("/api/v1/admin/sources").json()] == [kept["id"]]
