@@ -503,6 +503,7 @@ INBOX_CHANNEL = "tidings_inbox"  # PostgreSQL NOTIFY channel; the payload is "<u
 INBOX_LISTENERS: list[Callable[[set[int]], None]] = []  # this process's live inboxes (SQLite)
 _IDS_PER_PAYLOAD = 300  # a NOTIFY payload must stay under 8000 bytes
 _CHANGED = "tidings_inbox_changed"
+_LATEST_CHANGE = "tidings_latest_alert_change"
 
 
 def inbox_changed(session: Session, user_ids: Iterable[int]) -> None:
@@ -562,11 +563,13 @@ class Notifier:
             )
 
     def match(self, session: Session, article: Article) -> list[Match]:
-        latest = session.scalar(select(func.max(AlertChange.seq))) or 0
+        latest = self._latest_change(session)
         with self._lock:
             index = self._ready()
             if latest > index.cursor:
                 index.refresh()
+            if not len(index.index):  # no alerts at all: nothing to analyse the article for
+                return []
             return index.match(
                 MatchArticle(
                     article.id,
@@ -576,6 +579,17 @@ class Notifier:
                     article.language,
                 )
             )
+
+    @staticmethod
+    def _latest_change(session: Session) -> int:
+        """The alert change log's newest number, read once per transaction: the pipeline
+        stores a batch of articles in one, and they are matched against the same alerts."""
+        transaction = session.get_transaction()
+        cached = session.info.get(_LATEST_CHANGE)
+        if cached is None or cached[0] is not transaction:
+            cached = (transaction, session.scalar(select(func.max(AlertChange.seq))) or 0)
+            session.info[_LATEST_CHANGE] = cached
+        return int(cached[1])
 
     def _ready(self) -> SyncedAlertIndex:
         if self._index is None:
