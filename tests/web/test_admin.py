@@ -8,25 +8,37 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from tests.newsroom import Newsroom
-from tests.web.conftest import Reader
+from tests.web.conftest import SUBSCRIPTION, Reader
+from tests.web.news import ASSAD_TITLE, Newsdesk
+from tidings.accounts import AccountConflict, delete_user
+from tidings.alerts.query import QueryError, parse
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
+from tidings.delivery.digests import DigestScheduler
 from tidings.pipeline import mark_pushed
 from tidings.store.claims import claim_due_sources, release_claim
 from tidings.store.models import (
+    Alert,
+    AlertChange,
     Article,
+    Base,
     BoilerplateBlock,
+    Channel,
     Delivery,
     FetchAttempt,
     Notification,
     Source,
     SourceEntry,
+    TopicFollow,
+    User,
 )
+from tidings.web.security import create_password_reset
 from tidings.worker import Extractor, Worker
 
 
@@ -305,3 +317,225 @@ def test_deleting_a_source_keeps_its_articles_and_their_notifications(
     opened = alice.browser().get(f"/notifications/{first['id']}/open", follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == first["url"]
     assert [s["id"] for s in client.get("/api/v1/admin/sources").json()] == [kept["id"]]
+
+
+# -- managing topics ----------------------------------------------------------------------------
+
+
+def inbox_titles(reader: Reader) -> list[str]:
+    return [n["title"] for n in reader.client().get("/api/v1/notifications").json()["items"]]
+
+
+def test_a_topic_is_renamed_and_requeried_and_its_followers_get_the_new_matches(
+    app: FastAPI, admin: Reader, alice: Reader
+) -> None:
+    client = admin.client()
+    topic = client.post(
+        "/api/v1/admin/topics", json={"slug": "weather", "name": "Weather", "query": "storm"}
+    ).json()
+    assert alice.client().post(f"/api/v1/topics/{topic['id']}/follow").status_code == 200
+    desk = Newsdesk(app)
+    desk.arrive(title="Flood in Lyon", text="The river flooded Lyon overnight.")
+    assert inbox_titles(alice) == []
+    url = f"/api/v1/admin/topics/{topic['id']}"
+    changed = client.patch(url, json={"name": " Floods ", "query": "lyon", "description": "Rivers"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {
+        "id": topic["id"],
+        "slug": "weather",
+        "name": "Floods",
+        "description": "Rivers",
+        "query": "lyon",
+        "followers": 1,
+    }
+    desk.arrive(title="Lyon counts the cost", text="Lyon cleans up after the flood.")
+    assert inbox_titles(alice) == ["Lyon counts the cost"]  # the matching engine has the query
+    [listed] = alice.client().get("/api/v1/topics").json()
+    assert (listed["name"], listed["following"]) == ("Floods", True)
+    cleared = client.patch(url, json={"description": None}).json()
+    assert (cleared["name"], cleared["description"], cleared["query"]) == ("Floods", None, "lyon")
+    assert client.patch(url, json={}).json() == cleared
+
+
+def test_a_bad_topic_query_is_refused_with_the_parsers_message(admin: Reader) -> None:
+    client = admin.client()
+    topic = client.post(
+        "/api/v1/admin/topics", json={"slug": "korea", "name": "Korea", "query": "korea"}
+    ).json()
+    url = f"/api/v1/admin/topics/{topic['id']}"
+    for query in ('"north korea', "korea OR", "korea)", "title: korea"):
+        with pytest.raises(QueryError) as parsed:
+            parse(query)
+        bad = client.patch(url, json={"name": "Renamed", "query": query})
+        assert bad.status_code == 422, query
+        assert bad.json() == {
+            "error": "invalid query",
+            "detail": str(parsed.value),
+            "column": parsed.value.column,
+        }
+    assert client.get("/api/v1/admin/topics").json() == [topic]  # the name did not change either
+    for body in ({"name": ""}, {"name": "   "}, {"query": ""}, {"slug": "other"}):
+        assert client.patch(url, json=body).status_code == 422, body
+    assert client.patch("/api/v1/admin/topics/999", json={"name": "x"}).status_code == 404
+
+
+def test_deleting_a_topic_ends_its_follows_and_alert_but_keeps_past_notifications(
+    app: FastAPI, admin: Reader, alice: Reader, bob: Reader
+) -> None:
+    client = admin.client()
+    made = [
+        client.post("/api/v1/admin/topics", json=body).json()
+        for body in (
+            {"slug": "korea", "name": "Korea", "query": "korea"},
+            {"slug": "syria", "name": "Syria", "query": "syria"},
+        )
+    ]
+    korea, syria = made
+    for reader in (alice, bob):
+        for topic in made:
+            reader.client().post(f"/api/v1/topics/{topic['id']}/follow")
+    desk = Newsdesk(app)
+    desk.arrive()  # Assad to meet Kim in North Korea
+    assert inbox_titles(alice) == inbox_titles(bob) == [ASSAD_TITLE]
+    db = app.state.web.db
+    with db.session() as session:
+        alert_id = session.scalar(select(Alert.id).where(Alert.topic_id == korea["id"]))
+
+    assert client.delete(f"/api/v1/admin/topics/{korea['id']}").status_code == 204
+    assert [t["slug"] for t in client.get("/api/v1/admin/topics").json()] == ["syria"]
+    assert [t["slug"] for t in alice.client().get("/api/v1/topics").json()] == ["syria"]
+    with db.session() as session:
+        assert session.scalar(select(func.count()).where(TopicFollow.topic_id == korea["id"])) == 0
+        assert session.scalar(select(func.count()).where(TopicFollow.topic_id == syria["id"])) == 2
+        assert session.get(Alert, alert_id) is None
+        last = session.scalars(select(AlertChange).order_by(AlertChange.seq.desc())).first()
+        assert last is not None and (last.alert_id, last.op) == (alert_id, "delete")
+    assert inbox_titles(alice) == [ASSAD_TITLE]  # past notifications stay in the inbox
+    assert ASSAD_TITLE in alice.browser().get("/inbox").text
+    desk.arrive(title="Korea fires a missile", text="North Korea fired a missile on Sunday.")
+    assert inbox_titles(alice) == [ASSAD_TITLE]  # nothing new matches the deleted topic
+    desk.arrive(title="Syria votes", text="Syria held a vote on Sunday.")
+    assert inbox_titles(bob) == ["Syria votes", ASSAD_TITLE]  # the other topic still works
+    assert client.delete(f"/api/v1/admin/topics/{korea['id']}").status_code == 404
+    assert alice.client().post(f"/api/v1/topics/{korea['id']}/follow").status_code == 404
+
+
+# -- managing users -----------------------------------------------------------------------------
+
+
+def test_admin_rights_are_given_and_revoked_but_the_last_admin_stays(
+    admin: Reader, alice: Reader
+) -> None:
+    boss = admin.client()
+    last = boss.patch(f"/api/v1/admin/users/{admin.id}", json={"is_admin": False})
+    assert last.status_code == 409 and "last admin" in last.json()["detail"]
+    assert alice.client().get("/api/v1/admin/users").status_code == 403
+    made = boss.patch(f"/api/v1/admin/users/{alice.id}", json={"is_admin": True})
+    assert made.status_code == 200 and made.json()["is_admin"] is True
+    assert alice.client().get("/api/v1/admin/users").status_code == 200
+    stepped_down = boss.patch(f"/api/v1/admin/users/{admin.id}", json={"is_admin": False})
+    assert stepped_down.status_code == 200 and stepped_down.json()["is_admin"] is False
+    assert boss.get("/api/v1/admin/users").status_code == 403  # rights are read per request
+    mine = alice.browser()
+    refused = mine.patch(f"/api/v1/admin/users/{alice.id}", json={"is_admin": False})
+    assert refused.status_code == 409  # now Alice is the last admin
+    users = mine.get("/api/v1/admin/users").json()
+    assert [(u["email"], u["is_admin"]) for u in users] == [
+        (admin.email, False),
+        (alice.email, True),
+    ]
+    assert mine.patch("/api/v1/admin/users/999", json={"is_admin": True}).status_code == 404
+    assert mine.patch(f"/api/v1/admin/users/{admin.id}", json={}).status_code == 422
+
+
+def user_rows(app: FastAPI, user_id: int) -> dict[str, int]:
+    """How many rows of every table with a ``user_id`` are the user's, and their deliveries."""
+    counts = {}
+    with app.state.web.db.session() as session:
+        for table in Base.metadata.sorted_tables:
+            if "user_id" in table.c:
+                where = table.c.user_id == user_id
+                counts[table.name] = session.scalar(select(func.count()).where(where)) or 0
+        counts["deliveries"] = (
+            session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .join(Channel, Channel.id == Delivery.channel_id)
+                .where(Channel.user_id == user_id)
+            )
+            or 0
+        )
+        counts["users"] = 1 if session.get(User, user_id) else 0
+    return counts
+
+
+def other_rows(app: FastAPI) -> dict[str, int]:
+    """Row counts of the tables that belong to nobody in particular."""
+    with app.state.web.db.session() as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+            if "user_id" not in table.c and table.name not in ("users", "deliveries")
+        }
+
+
+def test_deleting_a_user_removes_everything_theirs_and_nothing_of_others(
+    app: FastAPI, admin: Reader, alice: Reader, bob: Reader, web_settings: Settings
+) -> None:
+    web = app.state.web
+    korea = admin.client().post(
+        "/api/v1/admin/topics", json={"slug": "korea", "name": "Korea", "query": "korea"}
+    )
+    for reader in (alice, bob):
+        client = reader.client()
+        assert client.post("/api/v1/alerts", json={"query": "assad"}).status_code == 201
+        email = {"kind": "email", "target": reader.email}
+        assert client.post("/api/v1/channels", json=email).status_code == 201
+        push = {**SUBSCRIPTION, "endpoint": f"https://push.example.com/send/{reader.id}"}
+        assert client.post("/api/v1/push-subscriptions", json=push).status_code in (200, 201)
+        assert client.post(f"/api/v1/topics/{korea.json()['id']}/follow").status_code == 200
+        reader.browser()  # a web session
+        with web.db.session() as session:
+            create_password_reset(session, session.get(User, reader.id), web.clock())
+    Newsdesk(app).arrive()
+    DigestScheduler(web_settings, web.db, clock=web.clock).send_now([alice.id, bob.id])
+    with web.db.session() as session:
+        alert_ids = session.scalars(select(Alert.id).where(Alert.user_id == alice.id)).all()
+    theirs = user_rows(app, alice.id)
+    assert all(theirs.values()), theirs  # something in every table that can be theirs
+    bobs, others = user_rows(app, bob.id), other_rows(app)
+
+    assert admin.client().delete(f"/api/v1/admin/users/{alice.id}").status_code == 204
+    assert user_rows(app, alice.id) == dict.fromkeys(theirs, 0)
+    assert user_rows(app, bob.id) == bobs
+    changes = others.pop("alert_changes")
+    assert other_rows(app) == {**others, "alert_changes": changes + len(alert_ids)}
+    with web.db.session() as session:
+        deleted = session.scalars(select(AlertChange.alert_id).where(AlertChange.op == "delete"))
+        assert sorted(deleted) == sorted(alert_ids)  # every matching engine drops them
+    assert alice.client().get("/api/v1/alerts").status_code == 401
+    emails = [u["email"] for u in admin.client().get("/api/v1/admin/users").json()]
+    assert emails == [admin.email, bob.email]
+    assert inbox_titles(bob) == [ASSAD_TITLE]
+
+
+def test_an_admin_cannot_delete_themselves_but_may_delete_another_admin(
+    admin: Reader, bob: Reader
+) -> None:
+    boss = admin.browser()
+    itself = boss.delete(f"/api/v1/admin/users/{admin.id}")
+    assert itself.status_code == 409 and itself.json()["error"] == "conflict"
+    assert boss.patch(f"/api/v1/admin/users/{bob.id}", json={"is_admin": True}).status_code == 200
+    assert bob.client().delete(f"/api/v1/admin/users/{bob.id}").status_code == 409
+    assert boss.delete(f"/api/v1/admin/users/{bob.id}").status_code == 204
+    assert boss.delete(f"/api/v1/admin/users/{bob.id}").status_code == 404
+    assert [u["email"] for u in boss.get("/api/v1/admin/users").json()] == [admin.email]
+
+
+def test_the_last_admin_cannot_be_deleted_by_any_caller(app: FastAPI, admin: Reader) -> None:
+    """``delete_user`` itself refuses the last admin (the CLI or a script could call it)."""
+    with app.state.web.db.session() as session:
+        user = session.get(User, admin.id)
+        assert user is not None
+        with pytest.raises(AccountConflict, match="last admin"):
+            delete_user(session, user)
