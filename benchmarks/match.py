@@ -425,12 +425,19 @@ def measure_db_load(size: int, url: str | None) -> dict[str, float]:
                     for _ in range(start, min(size, start + 50_000))
                 ]
                 conn.execute(insert(Alert), rows)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         engine = SyncedAlertIndex(db)
         loaded = engine.load()
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         db.dispose()
-    return {"db_alerts": loaded, "db_load_s": seconds, "db": (url or "sqlite").split(":")[0]}
+    # CPU time is what a dedicated machine's wall clock would show for this one-process load
+    # (on SQLite the reading is in this process too); wall time counts other jobs' turns.
+    return {
+        "db_alerts": loaded,
+        "db_load_s": seconds,
+        "db_load_cpu_s": cpu,
+        "db": (url or "sqlite").split(":")[0],
+    }
 
 
 # --- driver ---------------------------------------------------------------------------------
