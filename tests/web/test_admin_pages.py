@@ -7,6 +7,7 @@ Sources get their health from a real worker fetching a local newsroom.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +16,7 @@ import lxml.html
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx import Response
 from lxml.html import HtmlElement
 
 from tests.hookreceiver import HookReceiver, running_hook_receiver
@@ -24,6 +26,7 @@ from tests.web.news import Newsdesk
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
 from tidings.delivery.outbox import DeliveryWorker
+from tidings.store.claims import claim_due_sources
 from tidings.store.models import Source
 from tidings.worker import Extractor, Worker
 
@@ -63,6 +66,35 @@ def unlabelled_fields(tree: HtmlElement) -> list[str]:
         if not (labels.get(field.get("id")) or any(wrapped)):
             missing.append(lxml.html.tostring(field, encoding="unicode")[:80])
     return missing
+
+
+def press(client: TestClient, button: HtmlElement) -> Response:
+    """What app.js does when a ``data-api`` button is pressed (and its dialog confirmed)."""
+    method, path = button.get("data-api").split(" ", 1)
+    body = json.loads(button.get("data-body")) if button.get("data-body") else None
+    return client.request(method, path, json=body)
+
+
+def submit(client: TestClient, form: HtmlElement, **changes: str) -> Response:
+    """What app.js does with a ``data-api`` form: its named fields as JSON (``changes`` typed
+    in first; an empty ``data-empty="null"`` field is sent as null)."""
+    body: dict[str, str | None] = {}
+    for field in form.xpath(".//input[@name] | .//textarea[@name]"):
+        name = field.get("name")
+        shown = (field.text or "") if field.tag == "textarea" else field.get("value", "")
+        value = changes.get(name, shown)
+        body[name] = None if value == "" and field.get("data-empty") == "null" else value
+    method, path = form.get("data-api").split(" ", 1)
+    return client.request(method, path, json=body)
+
+
+def row(tree: HtmlElement, table: str, row_id: int) -> HtmlElement:
+    return one(tree, f"//table[@id='{table}']/tbody/tr[@data-id='{row_id}']")
+
+
+def dialog_text(tree: HtmlElement, button: HtmlElement) -> str:
+    dialog = one(tree, f"//dialog[@id='{button.get('data-confirm')[1:]}']")
+    return text(one(dialog, ".//p"))
 
 
 def day_counts(reply_json: dict[str, object]) -> dict[str, tuple[int, ...]]:
@@ -198,10 +230,14 @@ def test_readers_get_a_403_page_on_every_admin_page(app: FastAPI, alice: Reader)
         assert anonymous.get(path).headers["location"] == f"/login?next={path}"
 
 
-def test_every_admin_page_has_labelled_fields_and_the_admin_sub_nav(admin: Reader) -> None:
+def test_every_admin_page_has_labelled_fields_and_the_admin_sub_nav(
+    admin: Reader, alice: Reader
+) -> None:
     browser = admin.browser()
     korea = {"slug": "korea", "name": "Korea", "query": "korea"}
     topic = browser.post("/api/v1/admin/topics", json=korea).json()
+    feed = {"url": "https://example.com/feed.xml", "discover": False}
+    assert browser.post("/api/v1/admin/sources", json=feed).status_code == 201
     for path in [*ADMIN_PAGES, f"/admin/broadcast?topic_id={topic['id']}&title=Hello"]:
         tree = page(browser, path)
         assert unlabelled_fields(tree) == [], path
@@ -210,6 +246,16 @@ def test_every_admin_page_has_labelled_fields_and_the_admin_sub_nav(admin: Reade
         [current] = nav.xpath(".//a[@aria-current='page']")
         assert current.get("href") == path.split("?")[0], path
         assert not tree.xpath("//*[@onclick or @onsubmit or @onchange]"), path
+        ids = [element.get("id") for element in tree.xpath("//*[@id]")]
+        assert len(ids) == len(set(ids)), path
+        for button in tree.xpath("//button"):
+            assert text(button), (path, lxml.html.tostring(button)[:80])
+        for asking in tree.xpath("//*[@data-confirm]"):
+            dialog = one(tree, f"//dialog[@id='{asking.get('data-confirm')[1:]}']")
+            assert dialog.xpath(".//form[@method='dialog']//button[@value='confirm']"), path
+            assert dialog.xpath(".//button[@value='cancel']"), path
+            question = one(tree, f"//*[@id='{dialog.get('aria-labelledby')}']")
+            assert text(question).endswith(("?", ".")), path
 
 
 def test_sources_page_shows_each_source_health(
@@ -253,6 +299,69 @@ def test_sources_page_shows_each_source_health(
     assert admin.browser().get("/api/v1/sources.opml").status_code == 200  # by session cookie
 
 
+def test_sources_page_buttons_pause_resume_check_rename_and_delete(
+    app: FastAPI, admin: Reader, clock: FrozenClock
+) -> None:
+    browser = admin.browser()
+    made = [
+        browser.post("/api/v1/admin/sources", json={"url": url, "discover": False}).json()
+        for url in ("https://example.com/a.xml", "https://example.com/b.xml")
+    ]
+    a, b = (source["id"] for source in made)
+    tree = page(browser, "/admin")
+    first = row(tree, "sources", a)
+    assert not first.xpath(".//button[contains(@class, 'resume')]")
+    pause = one(first, ".//button[contains(@class, 'pause')]")
+    assert text(pause) == "Pause https://example.com/a.xml"  # its name says which source
+    assert press(browser, pause).status_code == 200
+
+    tree = page(browser, "/admin")
+    paused = row(tree, "sources", a)
+    assert text(one(paused, ".//td[@class='status']")) == "paused"
+    assert text(one(paused, ".//td[@class='next-check']")) == "paused"
+    assert not paused.xpath(".//button[contains(@class, 'check-now')]")
+    assert "status-paused" in paused.get("class")
+    with app.state.web.db.session() as session:  # a worker takes the other one
+        assert claim_due_sources(session, "w1", clock(), lease_seconds=300, limit=5) == []
+        session.execute(Source.__table__.update().values(next_check_at=naive_utc(clock())))
+        assert claim_due_sources(session, "w1", clock(), lease_seconds=300, limit=5) == [b]
+    tree = page(browser, "/admin")
+    busy = row(tree, "sources", b)
+    assert "(being checked)" in text(one(busy, ".//td[@class='status']"))
+    refused = press(browser, one(busy, ".//button[contains(@class, 'delete')]"))
+    assert refused.status_code == 409 and "checking" in refused.json()["detail"]
+    assert one(tree, "//*[@id='sources-error']").get("role") == "alert"
+    for button in busy.xpath(".//button[@data-api]"):
+        assert button.get("data-error-in") == "#sources-error"
+
+    resume = one(row(tree, "sources", a), ".//button[contains(@class, 'resume')]")
+    assert json.loads(resume.get("data-body")) == {"paused": False}
+    assert press(browser, resume).json()["status"] == "new"
+    tree = page(browser, "/admin")
+    resumed = row(tree, "sources", a)
+    check = one(resumed, ".//button[contains(@class, 'check-now')]")
+    assert check.get("data-api") == f"POST /api/v1/admin/sources/{a}/check"
+    assert press(browser, check).status_code == 200
+
+    rename = one(resumed, ".//form[@class='rename-form']")
+    assert one(rename, ".//input[@name='title']").get("value") == ""
+    assert submit(browser, rename, title="Example A").json()["title"] == "Example A"
+    tree = page(browser, "/admin")
+    renamed = row(tree, "sources", a)
+    assert text(one(renamed, ".//span[@class='source-title']")) == "Example A"
+    assert one(renamed, ".//input[@name='title']").get("value") == "Example A"
+    assert submit(browser, one(renamed, ".//form[@class='rename-form']")).json()["title"] == "Example A"  # unchanged
+    assert submit(browser, one(renamed, ".//form[@class='rename-form']"), title="").json()["title"] is None
+
+    delete = one(renamed, ".//button[contains(@class, 'delete')]")
+    question = dialog_text(tree, delete)
+    assert question.startswith("Delete the source “Example A”?")
+    assert "Its 0 articles stay" in question
+    assert press(browser, delete).status_code == 204
+    tree = page(browser, "/admin")
+    assert [r.get("data-id") for r in tree.xpath("//table[@id='sources']/tbody/tr")] == [str(b)]
+
+
 def test_sources_page_without_sources_says_so(admin: Reader) -> None:
     tree = page(admin.browser(), "/admin")
     assert not tree.xpath("//table[@id='sources']")
@@ -288,6 +397,77 @@ def test_topics_page_lists_topics_with_their_followers(
     assert form.get("data-api") == "POST /api/v1/admin/topics"
     names = {f.get("name") for f in form.xpath(".//input | .//textarea")}
     assert names == {"slug", "name", "query", "description"}
+
+
+def test_topics_page_edits_and_deletes_a_topic(admin: Reader, alice: Reader) -> None:
+    browser = admin.browser()
+    body = {"slug": "korea", "name": "Korea", "query": "korea", "description": "The peninsula"}
+    topic = browser.post("/api/v1/admin/topics", json=body).json()
+    alice.client().post(f"/api/v1/topics/{topic['id']}/follow")
+    tree = page(browser, "/admin/topics")
+    edit = one(row(tree, "topics", topic["id"]), ".//form[@class='topic-edit-form']")
+    assert edit.get("data-api") == f"PATCH /api/v1/admin/topics/{topic['id']}"
+    assert one(edit, ".//input[@name='name']").get("value") == "Korea"
+    assert one(edit, ".//textarea[@name='query']").text == "korea"
+    assert one(edit, ".//textarea[@name='description']").text == "The peninsula"
+    assert text(one(row(tree, "topics", topic["id"]), ".//summary")) == "Edit Korea"
+
+    bad = submit(browser, edit, query="korea OR")
+    assert bad.status_code == 422  # app.js shows the detail in the form's [data-error]
+    assert bad.json()["detail"] == "OR needs a term on both sides at column 7"
+    assert one(edit, ".//*[@data-error]").get("role") == "alert"
+    saved = submit(browser, edit, name="Koreas", query="korea OR pyongyang", description="")
+    assert saved.status_code == 200, saved.text
+    tree = page(browser, "/admin/topics")
+    changed = row(tree, "topics", topic["id"])
+    assert text(one(changed, ".//span[@class='topic-name']")) == "Koreas"
+    assert text(one(changed, ".//td[@class='query']")) == "korea OR pyongyang"
+    assert not changed.xpath(".//span[@class='description']")  # emptied: none
+
+    delete = one(changed, ".//button[contains(@class, 'delete')]")
+    assert text(delete) == "Delete Koreas"
+    assert dialog_text(tree, delete) == (
+        "Delete the topic “Koreas”? Its 1 follower stop following it and its query stops "
+        "matching. The notifications it already sent stay in readers' inboxes."
+    )
+    assert press(browser, delete).status_code == 204
+    assert page(browser, "/admin/topics").xpath("//*[@id='topics-empty']")
+
+
+def test_users_page_gives_and_revokes_admin_rights_and_deletes_accounts(
+    admin: Reader, alice: Reader
+) -> None:
+    browser = admin.browser()
+    tree = page(browser, "/admin/users")
+    me = row(tree, "users", admin.id)
+    assert "(you)" in text(one(me, ".//td[@class='actions']"))
+    assert not me.xpath(".//button[contains(@class, 'delete')]")  # not your own account
+    step_down = one(me, ".//button[contains(@class, 'revoke-admin')]")
+    assert step_down.get("data-then") == "/"  # these pages are closed to you afterwards
+    assert dialog_text(tree, step_down).startswith("Give up your own admin rights?")
+    last = press(browser, step_down)
+    assert last.status_code == 409 and "last admin" in last.json()["detail"]
+
+    reader = row(tree, "users", alice.id)
+    make = one(reader, ".//button[contains(@class, 'make-admin')]")
+    assert text(make) == f"Make admin {alice.email}" and make.get("data-confirm") is None
+    assert press(browser, make).json()["is_admin"] is True
+    tree = page(browser, "/admin/users")
+    promoted = row(tree, "users", alice.id)
+    assert text(one(promoted, ".//td[@class='role']")) == "admin"
+    revoke = one(promoted, ".//button[contains(@class, 'revoke-admin')]")
+    assert dialog_text(tree, revoke) == (
+        f"Make {alice.email} a reader again? They will no longer see these pages."
+    )
+    assert revoke.get("data-then") is None
+    assert press(browser, revoke).json()["is_admin"] is False
+
+    tree = page(browser, "/admin/users")
+    delete = one(row(tree, "users", alice.id), ".//button[contains(@class, 'delete')]")
+    assert dialog_text(tree, delete).startswith(f"Delete the account {alice.email}?")
+    assert press(browser, delete).status_code == 204
+    rows = page(browser, "/admin/users").xpath("//table[@id='users']/tbody/tr")
+    assert [r.get("data-id") for r in rows] == [str(admin.id)]
 
 
 def test_users_page_lists_readers_and_shows_the_signup_switch(admin: Reader, alice: Reader) -> None:

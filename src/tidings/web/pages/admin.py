@@ -1,8 +1,12 @@
 """Pages: admin — sources and their health, topics, users and sign-up, broadcasts, stats.
 
 Each page reads what it shows from the database; every change goes through the admin API
-(``routes/admin.py``) from ``app.js``'s ``data-api`` forms, so the API's checks are the only
-ones.  Two things are worked out here because only a page needs them:
+(``routes/admin.py``) from ``app.js``'s ``data-api`` forms and buttons, so the API's checks are
+the only ones.  Each row has its actions (pause/resume, check now, rename or delete a source;
+edit or delete a topic; make or revoke an admin, delete a user); the destructive ones ask first
+in the row's own ``<dialog>``, whose question says what goes and what stays.
+
+Two things are worked out here because only a page needs them:
 
 * a broadcast's preview (``GET /admin/broadcast?topic_id=…&title=…``): the message exactly as
   the channels will get it, and whom it reaches — routed by each follower's time settings, as
@@ -31,11 +35,12 @@ from tidings.delivery.message import Message
 from tidings.delivery.notify import Recipient, chunks, route_new
 from tidings.delivery.outbox import notification_message
 from tidings.pipeline import count_articles
+from tidings.store.claims import PAUSED
 from tidings.store.models import Alert, Channel, Notification, Source, Topic, TopicFollow
 from tidings.web.auth import signup_enabled
 from tidings.web.context import WebDep
 from tidings.web.pages import PageAdmin, PageCaller, render
-from tidings.web.routes.admin import BROADCAST, source_out
+from tidings.web.routes.admin import BROADCAST, being_checked, source_out
 from tidings.web.routes.stats import MAX_DAYS, DayStats, daily_stats
 from tidings.web.schemas import MAX_ID, SourceOut
 
@@ -87,15 +92,26 @@ def iso_text(value: datetime | None) -> str:
 class SourceRow:
     source: SourceOut
     articles: int
+    checking: bool = False  # a worker holds a live claim on it (the API refuses to delete it)
+
+    @property
+    def name(self) -> str:
+        return self.source.title or self.source.url
+
+    @property
+    def paused(self) -> bool:
+        return self.source.status == PAUSED
 
 
 @router.get("/admin")
 def sources_page(request: Request, me: PageAdmin, web: WebDep) -> HTMLResponse:
-    """Every source with its health, a form to add one and the OPML export."""
+    """Every source with its health and what an admin does with it (pause or resume, check
+    now, rename, delete), a form to add one and the OPML export."""
+    now = web.clock()
     with web.db.session() as session:
         counts = count_articles(session)
         rows = [
-            SourceRow(source_out(source), counts.get(source.id, 0))
+            SourceRow(source_out(source), counts.get(source.id, 0), being_checked(source, now))
             for source in session.scalars(select(Source).order_by(Source.id))
         ]
     failing = sum(1 for row in rows if row.source.status == "error")

@@ -147,7 +147,7 @@ def change_source(source_id: Id, body: SourcePatch, me: AdminDep, web: WebDep) -
             source.title = (body.title or "").strip() or None
         if body.paused and source.status != PAUSED:
             source.status = PAUSED
-            if _being_checked(source, now):  # its end must not write over the pause
+            if being_checked(source, now):  # its end must not write over the pause
                 source.claimed_by = PAUSE_HOLDER
         elif body.paused is False and source.status == PAUSED:
             source.status = _health(source)
@@ -165,7 +165,7 @@ def check_source_now(source_id: Id, me: AdminDep, web: WebDep) -> SourceOut:
         source = _locked_source(session, source_id)
         if source.status == PAUSED:
             raise ApiError(409, f"{_name(source)} is paused: resume it to have it checked")
-        if _being_checked(source, now):
+        if being_checked(source, now):
             raise ApiError(409, f"a worker is checking {_name(source)} right now")
         source.next_check_at = naive_utc(now)
         session.flush()
@@ -180,7 +180,7 @@ def remove_source(source_id: Id, me: AdminDep, web: WebDep) -> Response:
     now = web.clock()
     with web.db.session() as session:
         source = _locked_source(session, source_id)
-        if _being_checked(source, now):
+        if being_checked(source, now):
             until = as_utc(source.claimed_until)
             raise ApiError(
                 409,
@@ -200,7 +200,7 @@ def _locked_source(session: Session, source_id: int) -> Source:
     return source
 
 
-def _being_checked(source: Source, now: datetime) -> bool:
+def being_checked(source: Source, now: datetime) -> bool:
     """A worker (or a pause, for the rest of that worker's lease) holds a live claim on it."""
     until = as_utc(source.claimed_until)
     return source.claimed_by is not None and until is not None and until > now
