@@ -435,18 +435,36 @@ def _seeded(url: str, readers: int, per_reader: int) -> bool:
     return users == readers and top == readers * per_reader and first == token_hash(reader_token(0))
 
 
-def _add_missing_indexes(url: str) -> None:
-    """A reused database gets the indexes models.py has gained since it was seeded."""
-    from sqlalchemy import create_engine
+def _update_indexes(url: str) -> None:
+    """A reused database gets the indexes models.py has now: missing ones are made, and ones
+    whose columns or condition changed are made again."""
+    from sqlalchemy import create_engine, inspect
 
     from tidings.store.models import Base
 
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in Base.metadata.sorted_tables:
+            found = {i["name"]: i for i in inspect(conn).get_indexes(table.name)}
             for index in table.indexes:
-                index.create(conn, checkfirst=True)
+                old = found.get(index.name)
+                if old is not None and old["column_names"] == [c.name for c in index.columns]:
+                    option = "sqlite_where" if conn.dialect.name == "sqlite" else "postgresql_where"
+                    wanted = index.dialect_options[conn.dialect.name]["where"]
+                    stored = old.get("dialect_options", {}).get(option)
+                    if _condition(wanted) == _condition(stored):
+                        continue
+                if old is not None:
+                    print(f"  index {index.name} changed: made again", file=sys.stderr)
+                    index.drop(conn)
+                index.create(conn)
     engine.dispose()
+
+
+def _condition(where: Any) -> str:
+    """A partial index's condition, comparable across how each database spells it back."""
+    text = "" if where is None else str(where)
+    return "".join(ch for ch in text.lower() if ch not in "() \n")
 
 
 @contextlib.contextmanager
@@ -471,7 +489,7 @@ def database(kind: str, args: argparse.Namespace) -> Iterator[tuple[str, Path]]:
             seed_sqlite(path, readers, per_reader)
             print(f"  seeded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         else:
-            _add_missing_indexes(url)
+            _update_indexes(url)
         try:
             yield url, data_dir
         finally:
@@ -499,7 +517,7 @@ def database(kind: str, args: argparse.Namespace) -> Iterator[tuple[str, Path]]:
             )
             print(f"  seeded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         else:
-            _add_missing_indexes(url)
+            _update_indexes(url)
         yield url, data_dir
     finally:
         if not args.reuse:
@@ -645,19 +663,18 @@ def serve(args: argparse.Namespace) -> None:
         host="127.0.0.1",
         port=args.port,
         workers=args.workers,
-        log_level="warning",
-        access_log=False,
+        log_level="warning",  # as `tidings web` runs it
     )
     if profile is not None:
         _dump_profiles(profile, args.profile)
 
 
 def _thread_profiles() -> list[cProfile.Profile]:
-    """cProfile in every thread (the handlers run in a thread pool); merged at the end."""
+    """cProfile (CPU time) in every thread (handlers run in a thread pool); merged at the end."""
     profiles: list[cProfile.Profile] = []
 
     def start(*_: Any) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)  # CPU time: lock waits do not count
         profiles.append(profile)
         profile.enable()
 

@@ -127,7 +127,7 @@ def store(
 
 def notifications(db: Database) -> list[Notification]:
     with db.session() as s:
-        return list(s.scalars(select(Notification).order_by(Notification.user_id)))
+        return list(s.scalars(select(Notification).order_by(Notification.user_id, Notification.id)))
 
 
 def deliveries(db: Database) -> list[Delivery]:

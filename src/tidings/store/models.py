@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -283,6 +284,11 @@ class Digest(Base):
     )
 
 
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both databases."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
 class Notification(Base):
     """One inbox item: a story for a reader (at most one per reader per story), or a digest.
 
@@ -320,9 +326,15 @@ class Notification(Base):
 
     __table_args__ = (
         UniqueConstraint("user_id", "story_id"),
-        Index("ix_notifications_inbox", "user_id", "cleared_at", "id"),
-        # A reader's unread count, and the unread page in id order, read from the index alone.
-        Index("ix_notifications_unread", "user_id", "cleared_at", "read_at", "id"),
+        # The inbox, newest first (partial: PostgreSQL orders by id after ``cleared_at IS NULL``
+        # only this way), and its unread part: the unread count from the index alone.
+        Index("ix_notifications_inbox", "user_id", "id", **_where("cleared_at IS NULL")),
+        Index(
+            "ix_notifications_unread",
+            "user_id",
+            "id",
+            **_where("cleared_at IS NULL AND read_at IS NULL"),
+        ),
         Index("ix_notifications_digest", "user_id", "route", "digest_id", "created_at"),
     )
 

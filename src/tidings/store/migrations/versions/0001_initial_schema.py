@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 10:06:43.867520
+Create Date: 2026-11-29 10:35:30.606311
 """
 
 from __future__ import annotations
@@ -330,10 +330,18 @@ def upgrade() -> None:
             "ix_notifications_digest", ["user_id", "route", "digest_id", "created_at"], unique=False
         )
         batch_op.create_index(
-            "ix_notifications_inbox", ["user_id", "cleared_at", "id"], unique=False
+            "ix_notifications_inbox",
+            ["user_id", "id"],
+            unique=False,
+            sqlite_where=sa.text("cleared_at IS NULL"),
+            postgresql_where=sa.text("cleared_at IS NULL"),
         )
         batch_op.create_index(
-            "ix_notifications_unread", ["user_id", "cleared_at", "read_at", "id"], unique=False
+            "ix_notifications_unread",
+            ["user_id", "id"],
+            unique=False,
+            sqlite_where=sa.text("cleared_at IS NULL AND read_at IS NULL"),
+            postgresql_where=sa.text("cleared_at IS NULL AND read_at IS NULL"),
         )
 
     op.create_table(
@@ -421,8 +429,16 @@ def downgrade() -> None:
     op.drop_table("deliveries")
     op.drop_table("source_entries")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.drop_index("ix_notifications_unread")
-        batch_op.drop_index("ix_notifications_inbox")
+        batch_op.drop_index(
+            "ix_notifications_unread",
+            sqlite_where=sa.text("cleared_at IS NULL AND read_at IS NULL"),
+            postgresql_where=sa.text("cleared_at IS NULL AND read_at IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_notifications_inbox",
+            sqlite_where=sa.text("cleared_at IS NULL"),
+            postgresql_where=sa.text("cleared_at IS NULL"),
+        )
         batch_op.drop_index("ix_notifications_digest")
 
     op.drop_table("notifications")
