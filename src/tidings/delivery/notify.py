@@ -44,7 +44,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Table, event, func, select, text, update
+from sqlalchemy import JSON, String, Table, event, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,7 @@ from tidings.delivery.timing import (
 )
 from tidings.store import db as store_db
 from tidings.store.db import Database
+from tidings.store.ids import in_ids
 from tidings.store.models import (
     Alert,
     AlertChange,
@@ -77,7 +78,8 @@ from tidings.store.models import (
 log = logging.getLogger("tidings.notify")
 
 MODE_RANK = {"quick": 0, "daily": 1, "weekly": 2}
-CHUNK = 1000  # rows per batched statement (well inside SQLite's and PostgreSQL's limits)
+CHUNK = 1000  # rows per batched statement on SQLite (a parameter per value: within its limit)
+PG_CHUNK = 10_000  # rows per statement on PostgreSQL (one array parameter per column)
 _STORY_LOCK = 0x6E6F  # "no": the advisory-lock class of "notifying a story"
 NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
@@ -142,19 +144,19 @@ def recipients(session: Session, matches: Sequence[Match]) -> dict[int, Recipien
 
 
 def _alert_rows(session: Session, alert_ids: list[int]) -> Iterator[Any]:
-    for chunk in chunks(alert_ids):
+    for chunk in chunks(alert_ids, batch_size(session)):
         yield from session.execute(
             select(Alert.id, Alert.user_id, Alert.topic_id, Alert.mode, Alert.channels).where(
-                Alert.id.in_(chunk)
+                in_ids(session, Alert.id, chunk)
             )
         )
 
 
 def _followers(session: Session, topic_ids: list[int]) -> Iterator[Any]:
-    for chunk in chunks(topic_ids):
+    for chunk in chunks(topic_ids, batch_size(session)):
         yield from session.execute(
             select(TopicFollow.topic_id, TopicFollow.user_id, TopicFollow.mode)
-            .where(TopicFollow.topic_id.in_(chunk))
+            .where(in_ids(session, TopicFollow.topic_id, chunk))
             .execution_options(yield_per=10_000)
         )
 
@@ -177,7 +179,7 @@ def route_new(session: Session, readers: list[Recipient], now: datetime) -> dict
     """The route of each reader's new notification (see the module rules)."""
     routes = {r.user_id: TO_DIGEST for r in readers if r.mode != "quick"}
     quick = [r.user_id for r in readers if r.mode == "quick"]
-    for chunk in chunks(quick):
+    for chunk in chunks(quick, batch_size(session)):
         settings = _time_settings(session, chunk)
         sent = sent_in_last_hour(session, [u for u, s in settings.items() if _budgeted(s)], now)
         for user_id in chunk:
@@ -204,7 +206,7 @@ def _time_settings(session: Session, user_ids: list[int]) -> dict[int, TimeSetti
     rows = session.execute(
         select(
             User.id, User.timezone, User.quiet_start, User.quiet_end, User.quick_budget_per_hour
-        ).where(User.id.in_(user_ids))
+        ).where(in_ids(session, User.id, user_ids))
     )
     return {user_id: time_settings(*values) for user_id, *values in rows}
 
@@ -243,7 +245,11 @@ def sent_in_last_hour(session: Session, user_ids: list[int], now: datetime) -> d
     sent_at = func.coalesce(Notification.hold_until, Notification.created_at)
     rows = session.execute(
         select(Notification.user_id, func.count())
-        .where(Notification.user_id.in_(user_ids), Notification.route == "quick", sent_at > since)
+        .where(
+            in_ids(session, Notification.user_id, user_ids),
+            Notification.route == "quick",
+            sent_at > since,
+        )
         .group_by(Notification.user_id)
     )
     return {user_id: count for user_id, count in rows}
@@ -286,7 +292,7 @@ def _existing(
 ) -> dict[int, tuple[int, list[int], list[str], int]]:
     """The story's notifications of these readers: user → (id, alert_ids, terms, also_reported)."""
     found: dict[int, tuple[int, list[int], list[str], int]] = {}
-    for chunk in chunks(list(readers)):
+    for chunk in chunks(list(readers), batch_size(session)):
         rows = session.execute(
             select(
                 Notification.user_id,
@@ -294,7 +300,7 @@ def _existing(
                 Notification.alert_ids,
                 Notification.terms,
                 Notification.also_reported_by,
-            ).where(Notification.story_id == story_id, Notification.user_id.in_(chunk))
+            ).where(Notification.story_id == story_id, in_ids(session, Notification.user_id, chunk))
         )
         found.update({user_id: tuple(rest) for user_id, *rest in rows})  # type: ignore[misc]
     return found
@@ -379,10 +385,10 @@ def attach(
         ):
             groups.setdefault((merged_ids, merged_terms), []).append(notification_id)
     for (new_ids, new_terms), ids in groups.items():
-        for chunk in chunks(sorted(ids)):
+        for chunk in chunks(sorted(ids), batch_size(session)):
             session.execute(
                 update(NOTIFICATIONS)
-                .where(NOTIFICATIONS.c.id.in_(chunk))
+                .where(in_ids(session, NOTIFICATIONS.c.id, chunk))
                 .values(alert_ids=list(new_ids), terms=list(new_terms), also_reported_by=others)
             )
 
@@ -397,7 +403,7 @@ def insert_deliveries(
     """One pending delivery per (new notification sent now or held, chosen enabled channel)."""
     waiting = sorted(u for u in created if routes[u].route in ("quick", "held"))
     rows = []
-    for chunk in chunks(waiting):
+    for chunk in chunks(waiting, batch_size(session)):
         for channel_id, user_id in _channels(session, chunk):
             choice = readers[user_id].channel_choice()
             if choice is not None and channel_id not in choice:
@@ -425,7 +431,11 @@ def delivery_row(
 def _channels(session: Session, user_ids: list[int]) -> Iterable[tuple[int, int]]:
     rows = session.execute(
         select(Channel.id, Channel.user_id)
-        .where(Channel.user_id.in_(user_ids), Channel.enabled.is_(True), Channel.kind != "inbox")
+        .where(
+            in_ids(session, Channel.user_id, user_ids),
+            Channel.enabled.is_(True),
+            Channel.kind != "inbox",
+        )
         .order_by(Channel.id)
     )
     return [(channel_id, user_id) for channel_id, user_id in rows]
@@ -438,17 +448,19 @@ def insert_ignoring(
     conflict: list[str],
     returning: list[Any],
 ) -> list[Any]:
-    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING …`` in batches of ``CHUNK`` rows;
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING …`` in batches (``batch_size``);
     the rows actually inserted.
 
     SQLite (≥ 3.35): SQLAlchemy's dialect insert, many rows per statement.  PostgreSQL: one
     array per column, ``INSERT … SELECT … FROM unnest(…)`` — a handful of parameters per batch
-    instead of one per value, which the driver would otherwise parse out of a huge statement.
+    instead of one per value, which the driver would otherwise parse out of a huge statement —
+    and a column whose value every row of the batch shares (the story, title, snippet … of a
+    fan-out) bound once, not repeated in an array.
     New notifications are announced to live inboxes (``inbox_changed``).
     """
     written: list[Any] = []
     if session.get_bind().dialect.name == "postgresql":
-        for chunk in chunks(rows):
+        for chunk in chunks(rows, PG_CHUNK):
             written += _insert_unnest(session, table, chunk, conflict, returning)
     else:
         ignoring = sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict)
@@ -470,22 +482,29 @@ def _insert_unnest(
     dialect = session.get_bind().dialect
     names = list(rows[0])
     params: dict[str, Any] = {}
-    arrays, picks = [], []
+    arrays, aliases, picks = [], [], []
     for i, name in enumerate(names):
         column_type = table.c[name].type
+        # Text as TEXT: the insert's own cast into a VARCHAR(n) refuses what is too long (a cast
+        # to VARCHAR(n) here would cut it silently); JSON travels as text too, cast back below.
+        textual = isinstance(column_type, (JSON, String))
+        sql_type = "TEXT" if textual else column_type.compile(dialect=dialect)
         values = [row[name] for row in rows]
-        if isinstance(column_type, JSON):  # JSON travels as text, cast back per element
-            params[f"a{i}"] = [json.dumps(value) for value in values]
-            arrays.append(f"CAST(:a{i} AS TEXT[])")
-            picks.append(f"CAST(u.c{i} AS JSON)")
+        if isinstance(column_type, JSON):  # JSON travels as text, cast back
+            values = [json.dumps(value) for value in values]
+        first = values[0]
+        if i > 0 and all(value == first for value in values):  # (unnest needs one array)
+            params[f"a{i}"] = first
+            pick = f"CAST(:a{i} AS {sql_type})"
         else:
             params[f"a{i}"] = values
-            arrays.append(f"CAST(:a{i} AS {column_type.compile(dialect=dialect)}[])")
-            picks.append(f"u.c{i}")
-    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+            arrays.append(f"CAST(:a{i} AS {sql_type}[])")
+            aliases.append(f"c{i}")
+            pick = f"u.c{i}"
+        picks.append(f"CAST({pick} AS JSON)" if isinstance(column_type, JSON) else pick)
     sql = (
         f"INSERT INTO {table.name} ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)}) "
-        f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({aliases}) "
+        f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({', '.join(aliases)}) "
         f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING "
         f"RETURNING {', '.join(column.name for column in returning)}"
     )
@@ -495,6 +514,13 @@ def _insert_unnest(
 def chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def batch_size(session: Session) -> int:
+    """Readers (or rows) per statement: ``in_ids`` and arrays bind a batch as one parameter on
+    PostgreSQL, so its batches are larger (fewer round trips); SQLite's stay within its limit
+    of parameters per statement."""
+    return PG_CHUNK if session.get_bind().dialect.name == "postgresql" else CHUNK
 
 
 # -- live inboxes -------------------------------------------------------------------------------
