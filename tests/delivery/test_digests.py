@@ -21,6 +21,7 @@ from tidings.delivery.channels.email import shared_smtp
 from tidings.delivery.digests import (
     DigestScheduler,
     digest_message,
+    digest_messages,
     unsubscribe_token,
     verify_unsubscribe_token,
 )
@@ -404,6 +405,44 @@ def test_digest_email_is_multipart_grouped_by_alert_then_story_with_one_click_un
     assert plain.count("Assad plans to visit Kim in Pyongyang") == 1  # shown once, referenced once
     assert "<mark>Assad</mark> plans to visit <mark>Kim</mark>" in html
     assert 'href="https://news.example/assad-kim"' in html and f'href="{unsubscribe}"' in html
+    assert plain.splitlines()[-3:] == [
+        "Tidings news alerts",
+        "Your inbox: https://news.example/inbox",
+        f"Unsubscribe: {unsubscribe}",
+    ]
+
+
+def test_digest_messages_of_a_batch_are_each_digests_own(settings, db):
+    settings = replace(settings, base_url="https://news.example")
+    reader, _ = grouped_reader(db)
+    other = add_reader(db, "other@example.com", "Asia/Kolkata")
+    alert = add_alert(db, other, "elections")
+    notify(db, other, JOINED, title="Elections at home", alert_ids=[alert])
+    scheduler(settings, db, FrozenClock(KOLKATA_0730)).run_due()
+    ids = [digest.id for user in (reader, other) for digest in digests_of(db, user)]
+    with db.session() as s:
+        batch = digest_messages(s, [*ids, 99999], "email", settings)
+        alone = [digest_message(s, digest_id, "email", settings) for digest_id in ids]
+        with pytest.raises(LookupError):
+            digest_message(s, 99999, "email", settings)
+    assert [batch[digest_id] for digest_id in ids] == alone and 99999 not in batch
+    first, second = alone
+    assert [section.heading for section in second.sections] == ["\u201celections\u201d"]
+    assert [story.title for story in second.sections[0].stories] == ["Elections at home"]
+    assert second.title == "Your daily digest: 1 story" and first.title.endswith("4 stories")
+    assert second.unsubscribe_url != first.unsubscribe_url
+
+
+def test_a_one_story_digest_says_story_in_the_inbox_entry_and_the_push(settings, db):
+    reader = add_reader(db, "reader@example.com")
+    notify(db, reader, JOINED)
+    scheduler(settings, db, FrozenClock(JOINED + timedelta(hours=1))).send_now()
+    [digest] = digests_of(db, reader)
+    with db.session() as s:
+        [entry] = s.scalars(select(Notification).where(Notification.kind == "digest")).all()
+        push = digest_message(s, digest.id, "webpush", settings)
+    assert (entry.title, entry.snippet) == (push.title, push.body)
+    assert (push.title, push.body) == ("Your daily digest: 1 story", "1 new story for your alerts")
 
 
 def test_digest_push_is_one_summary_decrypted_by_the_push_receiver(

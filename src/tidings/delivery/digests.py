@@ -55,7 +55,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -71,6 +83,7 @@ from tidings.delivery.timing import (
 )
 from tidings.secrets import cached_secret
 from tidings.store.db import Database
+from tidings.store.ids import in_ids
 from tidings.store.models import Alert, Channel, Delivery, Digest, Notification, Topic, User
 
 log = logging.getLogger("tidings.digests")
@@ -181,7 +194,7 @@ def latest_cutoffs(session: Session, reader_ids: Iterable[int]) -> dict[tuple[in
         .label(mode)
         for mode in DIGEST_MODES
     ]
-    rows = session.execute(select(User.id, *columns).where(User.id.in_(ids))).all()
+    rows = session.execute(select(User.id, *columns).where(in_ids(session, User.id, ids))).all()
     latest: dict[tuple[int, str], datetime] = {}
     for row in rows:
         for mode in DIGEST_MODES:
@@ -198,7 +211,9 @@ def lock_readers(session: Session, reader_ids: Iterable[int]) -> set[int]:
     if not ids or session.get_bind().dialect.name != "postgresql":
         return set(ids)
     query = (
-        select(User.id).where(User.id.in_(ids)).with_for_update(skip_locked=True, key_share=True)
+        select(User.id)
+        .where(in_ids(session, User.id, ids))
+        .with_for_update(skip_locked=True, key_share=True)
     )
     return set(session.execute(query).scalars())
 
@@ -311,182 +326,207 @@ def due_digests(
 def write_digests(
     session: Session, due: list[DueDigest], now: datetime, report: DigestReport
 ) -> None:
-    """Insert the digests, let them take their notifications, and write the outbox rows."""
+    """Insert the digests, let them take their notifications, and write the outbox rows: a
+    handful of statements for the whole batch of readers, whatever its size."""
     if not due:
         return
     cutoff = naive_utc(now)
     digest_ids = insert_digests(session, due, cutoff)
     for mode in DIGEST_MODES:
-        take_notifications(session, {k: v for k, v in digest_ids.items() if k[1] == mode}, cutoff)
-    counts = count_taken(session, digest_ids)
-    record_counts(session, digest_ids, counts)
-    full = {key: digest_id for key, digest_id in digest_ids.items() if counts.get(digest_id)}
-    write_inbox_entries(session, full, counts, cutoff)
-    write_deliveries(session, full, cutoff)
+        take_notifications(
+            session, [v for (_, m), v in digest_ids.items() if m == mode], mode, cutoff
+        )
+    counted = count_taken(session, list(digest_ids.values()))
+    full = [digest for digest in counted if digest.count]
+    write_inbox_entries(session, full, cutoff)
+    write_deliveries(session, [digest.id for digest in full], cutoff)
     report.built += len(digest_ids)
     report.sent += len(full)
     report.empty += len(digest_ids) - len(full)
-    report.notifications += sum(counts.values())
-    report.readers.update(reader_id for reader_id, _ in full)
+    report.notifications += sum(digest.count for digest in full)
+    report.readers.update(digest.reader_id for digest in full)
 
 
 def insert_digests(
     session: Session, due: list[DueDigest], cutoff: datetime
 ) -> dict[tuple[int, str], int]:
-    """Insert the digest rows; a row whose (user, mode, cutoff) exists already is skipped.
-    Returns ``{(reader, mode): digest id}`` for the rows inserted."""
-    rows = [
-        {
-            "user_id": d.reader_id,
-            "mode": d.mode,
-            "window_start": naive_utc(d.window_start) if d.window_start else None,
-            "cutoff": cutoff,
-            "notification_count": 0,
-            "sent": False,
-            "created_at": cutoff,
-        }
-        for d in due
-    ]
+    """Insert the digest rows, one ``INSERT … SELECT`` per mode for the whole batch: the
+    window starts at the reader's latest cutoff of that mode, read in the same statement (the
+    value ``due`` was decided on: this transaction holds the readers).  A row whose (user, mode,
+    cutoff) exists already is skipped.  Returns ``{(reader, mode): digest id}`` of the rows
+    inserted."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(Digest)
-        .on_conflict_do_nothing(index_elements=["user_id", "mode", "cutoff"])
-        .returning(Digest.id, Digest.user_id, Digest.mode)
-    )
-    inserted = session.connection().execute(statement, rows)
-    return {(row.user_id, row.mode): row.id for row in inserted}
+    users, d = cast(Table, User.__table__), _digests.c
+    inserted: dict[tuple[int, str], int] = {}
+    for mode in DIGEST_MODES:
+        readers = [digest.reader_id for digest in due if digest.mode == mode]
+        if not readers:
+            continue
+        previous = (
+            select(func.max(d.cutoff))
+            .where(d.user_id == users.c.id, d.mode == mode)
+            .scalar_subquery()
+        )
+        rows = select(
+            users.c.id,
+            literal(mode),
+            previous,
+            literal(cutoff, DateTime),
+            literal(0),
+            literal(False),
+            literal(cutoff, DateTime),
+        ).where(in_ids(session, users.c.id, readers))
+        columns = ["user_id", "mode", "window_start", "cutoff"]
+        columns += ["notification_count", "sent", "created_at"]
+        statement = (
+            dialect.insert(_digests)
+            .from_select(columns, rows)
+            .on_conflict_do_nothing(index_elements=["user_id", "mode", "cutoff"])
+            .returning(d.id, d.user_id)
+        )
+        for digest_id, reader_id in session.connection().execute(statement):
+            inserted[(reader_id, mode)] = digest_id
+    return inserted
 
 
 def take_notifications(
-    session: Session, digest_ids: dict[tuple[int, str], int], cutoff: datetime
+    session: Session, digest_ids: list[int], mode: str, cutoff: datetime
 ) -> None:
-    """Give each digest the untaken notifications of its reader and mode up to the cutoff."""
+    """Give each of these ``mode`` digests the untaken notifications of its reader up to the
+    cutoff: one ``UPDATE … FROM digests`` for the whole batch (an index range per reader)."""
     if not digest_ids:
         return
-    mode = next(iter(digest_ids))[1]
+    n, d = _notifications.c, _digests.c
     statement = (
         update(_notifications)
         .where(
-            _notifications.c.user_id == bindparam("b_user"),
-            _notifications.c.route == "digest",
-            _notifications.c.digest_id.is_(None),
-            _notifications.c.created_at <= cutoff,
-            _notifications.c.kind != "digest",
-            or_(*(_notifications.c.mode == collected for collected in COLLECTS[mode])),
+            in_ids(session, d.id, digest_ids),
+            n.user_id == d.user_id,
+            n.route == "digest",
+            n.digest_id.is_(None),
+            n.created_at <= cutoff,
+            n.kind != "digest",
+            n.mode.in_(COLLECTS[mode]),
         )
-        .values(digest_id=bindparam("b_digest"))
+        .values(digest_id=d.id)
     )
-    params = [{"b_user": user, "b_digest": digest} for (user, _), digest in digest_ids.items()]
-    session.connection().execute(statement, params)
+    session.connection().execute(statement)
 
 
-def count_taken(session: Session, digest_ids: dict[tuple[int, str], int]) -> dict[int, int]:
-    """How many notifications each digest took (by reader and route, so the index serves it)."""
+@dataclass(frozen=True)
+class Counted:
+    """A digest just built and how many notifications it took."""
+
+    id: int
+    reader_id: int
+    mode: str
+    count: int
+
+
+def count_taken(session: Session, digest_ids: list[int]) -> list[Counted]:
+    """Record on each digest how many notifications it took (and ``sent`` when any): one
+    ``UPDATE`` whose count is an index range per digest; returns every digest counted."""
     if not digest_ids:
-        return {}
-    readers = sorted({reader for reader, _ in digest_ids})
-    query = (
-        select(Notification.digest_id, func.count())
-        .where(
-            Notification.user_id.in_(readers),
-            Notification.route == "digest",
-            Notification.digest_id.in_(list(digest_ids.values())),
-            Notification.kind != "digest",
-        )
-        .group_by(Notification.digest_id)
+        return []
+    n, d = _notifications.c, _digests.c
+    taken = (
+        select(func.count())
+        .where(n.user_id == d.user_id, n.route == "digest", n.digest_id == d.id, n.kind != "digest")
+        .scalar_subquery()
     )
-    return {digest_id: count for digest_id, count in session.execute(query) if digest_id}
-
-
-def record_counts(
-    session: Session, digest_ids: dict[tuple[int, str], int], counts: dict[int, int]
-) -> None:
     statement = (
         update(_digests)
-        .where(_digests.c.id == bindparam("b_id"))
-        .values(notification_count=bindparam("b_count"), sent=bindparam("b_sent"))
+        .where(in_ids(session, d.id, digest_ids))
+        .values(notification_count=taken, sent=taken > 0)
+        .returning(d.id, d.user_id, d.mode, d.notification_count)
     )
-    params = [
-        {
-            "b_id": digest_id,
-            "b_count": counts.get(digest_id, 0),
-            "b_sent": bool(counts.get(digest_id)),
-        }
-        for digest_id in digest_ids.values()
-    ]
-    session.connection().execute(statement, params)
+    return [Counted(*row) for row in session.connection().execute(statement)]
 
 
 def digest_title(mode: str, count: int) -> str:
-    """ "Your daily digest: 12 stories"."""
-    return f"Your {mode} digest: {count} {'story' if count == 1 else 'stories'}"
+    """ "Your daily digest: 12 stories" (``digest_title_sql`` says the same in SQL)."""
+    return f"Your {mode} digest: {count} {stories(count)}"
 
 
 def summary_line(count: int) -> str:
-    """ "12 new stories for your alerts"."""
-    return f"{count} new {'story' if count == 1 else 'stories'} for your alerts"
+    """ "12 new stories for your alerts" (``summary_line_sql`` says the same in SQL)."""
+    return f"{count} new {stories(count)} for your alerts"
 
 
-def write_inbox_entries(
-    session: Session, digest_ids: dict[tuple[int, str], int], counts: dict[int, int], now: datetime
-) -> None:
-    """One inbox entry per sent digest: a ``digest`` notification linked to it."""
-    rows: list[dict[str, Any]] = [
-        {
-            "user_id": reader,
-            "kind": "digest",
-            "story_id": None,
-            "title": digest_title(mode, counts[digest_id]),
-            "snippet": summary_line(counts[digest_id]),
-            "alert_ids": [],
-            "terms": [],
-            "also_reported_by": 0,
-            "mode": mode,
-            "route": "digest",
-            "digest_id": digest_id,
-            "created_at": now,
-        }
-        for (reader, mode), digest_id in digest_ids.items()
-    ]
-    if rows:
-        session.connection().execute(insert(_notifications), rows)
+def stories(count: int) -> str:
+    return "story" if count == 1 else "stories"
 
 
-def write_deliveries(
-    session: Session, digest_ids: dict[tuple[int, str], int], now: datetime
-) -> None:
-    """The outbox rows: one per enabled email and Web Push channel of each sent digest's reader."""
+def digest_title_sql(mode: Any, count: Any) -> Any:
+    """``digest_title`` as a SQL expression of a digest row's columns."""
+    return (
+        literal("Your ") + mode + literal(" digest: ") + cast_(count, String) + stories_sql(count)
+    )
+
+
+def summary_line_sql(count: Any) -> Any:
+    """``summary_line`` as a SQL expression."""
+    return cast_(count, String) + literal(" new") + stories_sql(count) + literal(" for your alerts")
+
+
+def stories_sql(count: Any) -> Any:
+    return case((count == 1, literal(" story")), else_=literal(" stories"))
+
+
+def write_inbox_entries(session: Session, digests: list[Counted], now: datetime) -> None:
+    """One inbox entry per sent digest: a ``digest`` notification linked to it, written by one
+    ``INSERT … SELECT`` from the digest rows."""
+    if not digests:
+        return
+    d, n = _digests.c, _notifications.c
+    entries = select(
+        d.user_id,
+        literal("digest"),
+        digest_title_sql(d.mode, d.notification_count),
+        summary_line_sql(d.notification_count),
+        literal([], n.alert_ids.type),
+        literal([], n.terms.type),
+        literal(0),
+        d.mode,
+        literal("digest"),
+        d.id,
+        literal(now, DateTime),
+    ).where(in_ids(session, d.id, [digest.id for digest in digests]))
+    columns = ["user_id", "kind", "title", "snippet", "alert_ids", "terms", "also_reported_by"]
+    columns += ["mode", "route", "digest_id", "created_at"]
+    session.connection().execute(insert(_notifications).from_select(columns, entries))
+
+
+def write_deliveries(session: Session, digest_ids: list[int], now: datetime) -> None:
+    """The outbox rows: one per enabled email and Web Push channel of each sent digest's
+    reader, keyed ``d{digest}:c{channel}``; one ``INSERT … SELECT`` for the batch."""
     if not digest_ids:
         return
-    readers = sorted({reader for reader, _ in digest_ids})
-    channels = session.execute(
-        select(Channel.id, Channel.user_id).where(
-            Channel.user_id.in_(readers), Channel.kind.in_(DIGEST_CHANNELS), Channel.enabled
+    d, c = _digests.c, cast(Table, Channel.__table__).c
+    key = literal("d") + cast_(d.id, String) + literal(":c") + cast_(c.id, String)
+    rows = (
+        select(
+            key,
+            d.id,
+            c.id,
+            literal("pending"),
+            literal(0),
+            literal(now, DateTime),
+            literal(now, DateTime),
         )
-    ).all()
-    by_reader: dict[int, list[int]] = {}
-    for channel_id, reader in channels:
-        by_reader.setdefault(reader, []).append(channel_id)
-    rows: list[dict[str, Any]] = [
-        delivery_row(digest_id, channel_id, now)
-        for (reader, _), digest_id in digest_ids.items()
-        for channel_id in by_reader.get(reader, [])
+        .select_from(_digests.join(Channel.__table__, c.user_id == d.user_id))
+        .where(in_ids(session, d.id, digest_ids), c.kind.in_(DIGEST_CHANNELS), c.enabled)
+    )
+    columns = [
+        "key",
+        "digest_id",
+        "channel_id",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
     ]
-    if rows:
-        session.connection().execute(insert(_deliveries), rows)
-
-
-def delivery_row(digest_id: int, channel_id: int, now: datetime) -> dict[str, Any]:
-    return {
-        "key": f"d{digest_id}:c{channel_id}",
-        "notification_id": None,
-        "digest_id": digest_id,
-        "channel_id": channel_id,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+    session.connection().execute(insert(_deliveries).from_select(columns, rows))
 
 
 # -- What the sender sends ----------------------------------------------------------------
@@ -495,29 +535,58 @@ def delivery_row(digest_id: int, channel_id: int, now: datetime) -> dict[str, An
 def digest_message(
     session: Session, digest_id: int, channel_kind: str, settings: Settings | None = None
 ) -> Message:
-    """The message for one digest on one channel kind.
+    """The message for one digest on one channel kind (``digest_messages`` of one digest).
 
     Email: the whole digest, grouped by alert then story, with the reader's one-click
     unsubscribe link.  Any other kind (Web Push): one summary, "12 new stories for your
     alerts", linking to the inbox, tagged ``digest-{id}``.  ``settings`` give the base URL and
     the data dir (for the unsubscribe secret); without them they are read from the environment.
     """
-    settings = settings or Settings.from_env()
-    digest = session.get(Digest, digest_id)
-    if digest is None:
+    message = digest_messages(session, [digest_id], channel_kind, settings).get(digest_id)
+    if message is None:
         raise LookupError(f"digest {digest_id} does not exist")
-    summary = Message(
-        tag=f"digest-{digest.id}",
-        title=digest_title(digest.mode, digest.notification_count),
-        body=summary_line(digest.notification_count),
-        url=f"{settings.base_url.rstrip('/')}/inbox",
-        source="Tidings",
-        kind="digest",
+    return message
+
+
+def digest_messages(
+    session: Session, digest_ids: Sequence[int], channel_kind: str, settings: Settings | None = None
+) -> dict[int, Message]:
+    """``{digest id: message}`` for several digests on one channel kind (missing ids left out),
+    read with three queries whatever their number: the digests, their stories, the headings."""
+    settings = settings or Settings.from_env()
+    d = _digests.c
+    digests = session.execute(
+        select(d.id, d.user_id, d.mode, d.notification_count).where(
+            in_ids(session, d.id, digest_ids)
+        )
+    ).all()
+    inbox = f"{settings.base_url.rstrip('/')}/inbox"
+    summaries = {
+        digest.id: Message(
+            tag=f"digest-{digest.id}",
+            title=digest_title(digest.mode, digest.notification_count),
+            body=summary_line(digest.notification_count),
+            url=inbox,
+            source="Tidings",
+            kind="digest",
+        )
+        for digest in digests
+    }
+    if channel_kind != "email" or not digests:
+        return summaries
+    stories = digest_stories(session, list(summaries))
+    headings = section_headings(
+        session, {a for rows in stories.values() for row in rows for a in row.alert_ids or []}
     )
-    if channel_kind != "email":
-        return summary
-    sections = digest_sections(session, digest)
-    return _email_message(summary, sections, unsubscribe_url(settings, digest.user_id))
+    links = UnsubscribeLinks(settings)
+    return {
+        digest.id: _email_message(
+            summaries[digest.id],
+            digest_sections(stories.get(digest.id, []), headings),
+            links.url(digest.user_id),
+        )
+        for digest in digests
+    }
 
 
 def _email_message(summary: Message, sections: list[DigestSection], unsubscribe: str) -> Message:
@@ -533,19 +602,31 @@ def _email_message(summary: Message, sections: list[DigestSection], unsubscribe:
     )
 
 
-def digest_notifications(session: Session, digest: Digest) -> list[Notification]:
-    """The stories a digest took, newest first."""
+def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[Any]]:
+    """The stories each digest took, newest first: one query, an index range per digest."""
+    d, n = _digests.c, _notifications.c
+    taken = and_(n.user_id == d.user_id, n.route == "digest", n.digest_id == d.id)
     query = (
-        select(Notification)
-        .where(
-            Notification.user_id == digest.user_id,
-            Notification.route == "digest",
-            Notification.digest_id == digest.id,
-            Notification.kind != "digest",
+        select(
+            n.digest_id,
+            n.title,
+            n.url,
+            n.source,
+            n.byline,
+            n.published,
+            n.snippet,
+            n.snippet_html,
+            n.also_reported_by,
+            n.alert_ids,
         )
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .select_from(_digests.join(_notifications, taken))
+        .where(in_ids(session, d.id, digest_ids), n.kind != "digest")
+        .order_by(n.digest_id, n.created_at.desc(), n.id.desc())
     )
-    return list(session.scalars(query))
+    stories: dict[int, list[Any]] = {}
+    for row in session.execute(query):
+        stories.setdefault(row.digest_id, []).append(row)
+    return stories
 
 
 def section_headings(session: Session, alert_ids: set[int]) -> dict[int, str]:
@@ -555,32 +636,32 @@ def section_headings(session: Session, alert_ids: set[int]) -> dict[int, str]:
     rows = session.execute(
         select(Alert.id, Alert.query, Topic.name)
         .outerjoin(Topic, and_(Alert.topic_id == Topic.id))
-        .where(Alert.id.in_(sorted(alert_ids)))
+        .where(in_ids(session, Alert.id, sorted(alert_ids)))
     ).all()
     return {alert_id: (topic or f"\u201c{query}\u201d") for alert_id, query, topic in rows}
 
 
-def digest_sections(session: Session, digest: Digest) -> list[DigestSection]:
-    """The digest grouped by alert (in alert order), then story (newest first)."""
-    notifications = digest_notifications(session, digest)
-    headings = section_headings(session, {a for n in notifications for a in (n.alert_ids or [])})
-    order = sorted(headings)
+def digest_sections(stories: list[Any], headings: dict[int, str]) -> list[DigestSection]:
+    """A digest's stories (newest first) grouped by alert, in alert order; ``headings`` names
+    the alerts that still exist (a story of none of them is under "Other stories")."""
     grouped: dict[int | None, list[DigestStory]] = {}
-    for notification in notifications:
-        known = [a for a in order if a in set(notification.alert_ids or [])]
+    for story in stories:
+        known = sorted(a for a in set(story.alert_ids or []) if a in headings)
         if not known:
-            grouped.setdefault(None, []).append(story_of(notification))
+            grouped.setdefault(None, []).append(story_of(story))
             continue
-        grouped.setdefault(known[0], []).append(story_of(notification))
+        grouped.setdefault(known[0], []).append(story_of(story))
         for other in known[1:]:
-            grouped.setdefault(other, []).append(story_of(notification, see=headings[known[0]]))
-    sections = [DigestSection(headings[a], tuple(grouped[a])) for a in order if a in grouped]
+            grouped.setdefault(other, []).append(story_of(story, see=headings[known[0]]))
+    order = sorted(a for a in grouped if a is not None)
+    sections = [DigestSection(headings[a], tuple(grouped[a])) for a in order]
     if None in grouped:
         sections.append(DigestSection(OTHER_STORIES, tuple(grouped[None])))
     return sections
 
 
-def story_of(notification: Notification, see: str = "") -> DigestStory:
+def story_of(notification: Any, see: str = "") -> DigestStory:
+    """A story of a digest from its notification (row or ``Notification``)."""
     return DigestStory(
         title=notification.title,
         url=notification.url or "",
@@ -607,7 +688,18 @@ def unsubscribe_token(settings: Settings, user_id: int, purpose: str = "digest")
 
 
 def unsubscribe_url(settings: Settings, user_id: int, purpose: str = "digest") -> str:
-    return f"{settings.base_url.rstrip('/')}/unsubscribe/{unsubscribe_token(settings, user_id, purpose)}"
+    return UnsubscribeLinks(settings).url(user_id, purpose)
+
+
+class UnsubscribeLinks:
+    """``unsubscribe_url`` for many readers: the base URL and the secret looked up once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.base = f"{settings.base_url.rstrip('/')}/unsubscribe/"
+        self.secret = unsubscribe_secret(settings)
+
+    def url(self, user_id: int, purpose: str = "digest") -> str:
+        return f"{self.base}{user_id}.{purpose}.{_mac(self.secret, user_id, purpose)}"
 
 
 def verify_unsubscribe_token(token: str, settings: Settings, purpose: str = "digest") -> int | None:
