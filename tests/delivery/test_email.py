@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 
@@ -56,6 +58,45 @@ def test_email_html_escapes_the_article_text(smtp_server, channel_settings):
     assert "<script>" not in html and "&lt;script&gt;" in html and "&amp; Assad" in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html
     assert "Kim <script>alert(1)</script> & Assad" in plain
+
+
+def test_non_ascii_title_and_text_arrive_intact_and_a_line_break_cannot_add_a_header(
+    smtp_server, channel_settings
+):
+    settings = replace(channel_settings, smtp_url=smtp_url(smtp_server))
+    title = "Kim Jong-un reçoit Assad à Pyongyang — « visite historique » du président syrien\nBcc: x@evil.example"
+    snippet = "Le président syrien Bachar el-Assad a été reçu… à Pyongyang"
+    EmailChannel("reader@example.com", settings).send(assad_message(title=title, snippet=snippet))
+    [email] = smtp_server.messages
+    assert email["Subject"] == title.replace("\n", " ") and email["Bcc"] is None
+    assert smtp_server.envelopes[0][1] == ["reader@example.com"]
+    plain, html = parts(email)
+    assert snippet in plain and "Kim Jong-un reçoit Assad" in html
+    # The server takes 8BITMIME: UTF-8 text goes as it is, not encoded.
+    assert {part["Content-Transfer-Encoding"] for part in email.iter_parts()} == {"8bit"}
+
+
+def test_composed_email_headers_are_folded_and_bodies_encoded_when_they_must_be(channel_settings):
+    long_word = "x" * 2000  # a line no SMTP server must be sent as it is (RFC 5321: 998 octets)
+    title = " ".join(["A long title about Assad and Kim"] * 4)
+    message = assad_message(title=title, snippet=f"Assad {long_word} Kim")
+    email = EmailChannel("reader@example.com", channel_settings, unsubscribe_url=UNSUBSCRIBE)
+    composed = email.compose(message)
+    for eight_bit, encodings in (
+        (True, ["quoted-printable", "8bit"]),  # the plain text has the long line, the HTML not
+        (False, ["quoted-printable", "quoted-printable"]),
+    ):
+        data = composed.as_bytes(eight_bit)
+        assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only
+        assert max(map(len, data.split(b"\r\n"))) <= 998
+        header = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert max(map(len, header)) <= 78 and len(header) > 10  # folded
+        parsed = BytesParser(policy=policy.default).parsebytes(data)
+        assert parsed["Subject"] == title
+        assert parsed["List-Unsubscribe"].startswith(f"<{UNSUBSCRIBE}>, <mailto:")
+        assert [part["Content-Transfer-Encoding"] for part in parsed.iter_parts()] == encodings
+        plain, html = parts(parsed)
+        assert f"Assad {long_word} Kim" in plain and "<mark>Assad</mark>" in html
 
 
 def test_email_without_unsubscribe_url_has_no_list_headers(smtp_server, channel_settings):
