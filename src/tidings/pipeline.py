@@ -2,33 +2,29 @@
 
     sources ──fetch──▶ pages/feeds ──extract──▶ articles ──group──▶ stories ──▶ match ──▶ …
 
-``check_source`` reads like that diagram: fetch the source, find the pages it lists, fetch
-and extract each, store the article (boilerplate learned per source, identity by canonical
-URL), group it into a story and hand it to the later stages.  Each stage lives in its own
-package; this module only calls them in order and records what happened.
+``check_source`` reads like that diagram: fetch the source, find the pages it lists, and
+hand each to ``Ingest`` (``tidings.ingest``), which fetches and extracts it and stores the
+article (boilerplate learned per source, identity by canonical URL) grouped into its story,
+then the later stages' after-store hooks — a batch of pages per transaction.  Each stage lives
+in its own package; this module only calls them in order and records what happened.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tidings.articles.boilerplate import learn_and_strip
-from tidings.articles.extract import ExtractedArticle, ExtractionError
-from tidings.articles.stories import StoryIndex
+from tidings.articles.extract import ExtractionError
 from tidings.clock import Clock, as_utc, naive_utc, utcnow
 from tidings.config import Settings
+from tidings.ingest import Ingest, PageRef
 from tidings.sources.discovery import article_links
 from tidings.sources.feeds import FeedEntry, FeedError, ParsedFeed, parse_feed
 from tidings.sources.http import Fetcher, FetchError, FetchResult
@@ -39,18 +35,6 @@ from tidings.store.db import Database
 from tidings.store.models import Article, FetchAttempt, Source, SourceEntry
 
 log = logging.getLogger("tidings.pipeline")
-
-Extract = Callable[[bytes, str], "Future[ExtractedArticle]"]
-ArticleHook = Callable[[Session, Article], None]
-
-
-@dataclass(frozen=True)
-class PageRef:
-    """A page a source points at: its URL, a stable key and a version that changes on edits."""
-
-    url: str
-    key: str
-    version: str | None = None
 
 
 @dataclass
@@ -70,15 +54,9 @@ class Pipeline:
     settings: Settings
     db: Database
     fetcher: Fetcher
-    extract: Extract
-    stories: StoryIndex
+    ingest: Ingest  # page → fetch → extract → store
     worker_id: str
-    page_pool: ThreadPoolExecutor
     clock: Clock = utcnow
-    after_store: list[ArticleHook] = field(default_factory=list)
-    # Held from story assignment to commit: this worker's threads share one story index,
-    # and a story another thread created but has not committed cannot be joined yet.
-    story_lock: threading.RLock = field(default_factory=threading.RLock)
     _renewed: dict[int, datetime] = field(default_factory=dict)
 
     # -- one source -------------------------------------------------------------------------
@@ -137,86 +115,20 @@ class Pipeline:
     def _ingest_pages(
         self, source: Source, pages: list[PageRef], report: CheckReport
     ) -> Iterable[int]:
-        """Fetch and extract the pages not seen yet (or changed), store them in order."""
+        """Fetch, extract and store the pages not seen yet (or changed); yield each stored
+        article's id, in the source's order."""
         todo = self._unseen(source.id, pages)
-        futures = [(page, self._fetch_and_extract(source, page)) for page in todo]
-        for page, future in futures:
+        stored = [self.ingest.submit(source.id, page, i) for i, page in enumerate(todo)]
+        for page, future in zip(todo, stored, strict=True):
             self._renew(source.id)
             try:
-                extracted = future.result()
+                article_id, created = future.result()
             except (FetchError, ExtractionError) as exc:
                 report.page_errors.append(f"{page.url}: {exc}")
-                if getattr(exc, "permanent", True):
-                    self._remember(source.id, page, None)
                 continue
-            article_id, created = self.store_article(source.id, page, extracted)
             report.new_articles += created
             report.updated_articles += not created
             yield article_id
-
-    def _fetch_and_extract(self, source: Source, page: PageRef) -> Future[ExtractedArticle]:
-        """In the page pool: fetch a page (robots.txt obeyed), then extract it in a process."""
-
-        def work() -> ExtractedArticle:
-            result = self.fetcher.fetch(page.url, obey_robots=True)
-            return self.extract(result.body, result.url).result()
-
-        return self.page_pool.submit(work)
-
-    # -- one article ------------------------------------------------------------------------
-
-    def store_article(
-        self, source_id: int | None, page: PageRef | None, extracted: ExtractedArticle
-    ) -> tuple[int, bool]:
-        """Store an extracted article; return (article id, created).
-
-        Identity is the canonical URL: the same URL again is the same article, updated in
-        place when its text changed.  A concurrent insert of the same URL by another worker
-        turns into an update.
-        """
-        for _ in range(3):
-            try:
-                with self.story_lock, self.db.session() as session:
-                    article, created = self._upsert(session, source_id, extracted)
-                    if page is not None and source_id is not None:
-                        self._remember_in(session, source_id, page, article.id)
-                    for hook in self.after_store:
-                        hook(session, article)
-                    return article.id, created
-            except IntegrityError:
-                log.info("article raced, retrying", extra={"url": identity(extracted)})
-        raise RuntimeError(f"could not store {identity(extracted)}: it kept changing underneath us")
-
-    def _upsert(
-        self, session: Session, source_id: int | None, extracted: ExtractedArticle
-    ) -> tuple[Article, bool]:
-        now = naive_utc(self.clock())
-        url = identity(extracted)
-        article = session.scalar(select(Article).where(Article.url == url))
-        text = extracted.text
-        if source_id is not None:
-            text = learn_and_strip(
-                session, source_id, text, new_page=article is None,
-                min_pages=self.settings.boilerplate_min_pages,
-            )
-        content_hash = _digest(f"{extracted.title}\n{text}".encode())
-        if article is not None:
-            if article.content_hash != content_hash:
-                _apply(article, extracted, text, content_hash, now)
-                self._group(session, article, extracted.signature)
-            return article, False
-        article = Article(
-            source_id=source_id, url=url, fetched_at=now, title="", text="",
-            content_hash="",
-        )
-        _apply(article, extracted, text, content_hash, now)
-        self._group(session, article, extracted.signature)  # adds and writes it, story known
-        return article, True
-
-    def _group(self, session: Session, article: Article, signature: bytes | None) -> None:
-        """Join the article to its story (the index is shared by this worker's threads)."""
-        with self.story_lock:
-            self.stories.assign(session, article, signature)
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -243,22 +155,6 @@ class Pipeline:
             if page.key not in fresh and (page.key not in seen or seen[page.key] != page.version):
                 fresh[page.key] = page
         return list(fresh.values())
-
-    def _remember(self, source_id: int, page: PageRef, article_id: int | None) -> None:
-        with self.db.session() as session:
-            self._remember_in(session, source_id, page, article_id)
-
-    def _remember_in(
-        self, session: Session, source_id: int, page: PageRef, article_id: int | None
-    ) -> None:
-        values = {"version": page.version, "article_id": article_id,
-                  "seen_at": naive_utc(self.clock())}
-        insert = dialect_insert(session)(SourceEntry.__table__).values(
-            source_id=source_id, entry_key=page.key, **values
-        )
-        session.execute(
-            insert.on_conflict_do_update(index_elements=["source_id", "entry_key"], set_=values)
-        )
 
     def _renew(self, source_id: int) -> None:
         """Extend this worker's lease on the source when a third of it has passed."""
@@ -355,13 +251,6 @@ class Pipeline:
         return values
 
 
-def dialect_insert(session: Session) -> Any:
-    """``insert`` with ``on_conflict_do_…`` for the session's database (SQLite or PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
-
-
 def websub_due(source: Source, now: datetime) -> bool:
     """Subscribe when never subscribed (no secret) or when the lease ends within a day.
 
@@ -386,27 +275,6 @@ def mark_pushed(db: Database, clock: Clock = utcnow) -> Callable[[int, bytes, An
         log.info("websub push", extra={"source_id": source_id, "bytes": len(body)})
 
     return on_push
-
-
-def identity(extracted: ExtractedArticle) -> str:
-    """An article is known by its canonical URL (tracking parameters stripped)."""
-    identity_url = extracted.canonical_url or extracted.url
-    if not identity_url:
-        raise ExtractionError("the page has no URL to know the article by")
-    return identity_url
-
-
-def _apply(
-    article: Article, extracted: ExtractedArticle, text: str, content_hash: str, now: datetime
-) -> None:
-    article.title = extracted.title or ""
-    article.author = extracted.author
-    article.published = naive_utc(extracted.published) if extracted.published else None
-    article.sitename = extracted.sitename
-    article.language = extracted.language
-    article.text = text
-    article.content_hash = content_hash
-    article.updated_at = now
 
 
 def _feed_details(source: Source, feed: ParsedFeed) -> dict[str, Any]:

@@ -34,11 +34,11 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Sequence
 from functools import cache
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Executable, Table, delete, select, update
+from sqlalchemy import Connection, Executable, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from tidings.store.models import BoilerplateBlock, Source
@@ -53,10 +53,8 @@ _DIGITS = re.compile(r"\d+")
 # already loaded in the session is not refreshed).
 _BLOCKS = cast(Table, BoilerplateBlock.__table__)
 _SOURCES = cast(Table, Source.__table__)
-_ADD_A_PAGE: dict[str, Any] = {
-    "index_elements": [_BLOCKS.c.source_id, _BLOCKS.c.block_hash],
-    "set_": {"pages": _BLOCKS.c.pages + 1},
-}
+_CONFLICT = [_BLOCKS.c.source_id, _BLOCKS.c.block_hash]
+_BATCH = 500  # block hashes per IN (…): far below SQLite's and PostgreSQL's parameter limits
 
 
 def block_key(block: str) -> str:
@@ -80,84 +78,117 @@ def learn_and_strip(
 ) -> str:
     """Count this page's blocks for its source (when ``new_page``), then return ``text``
     without the blocks that are boilerplate for that source."""
-    keys = sorted(countable_blocks(text))
-    pages_seen = learn(session, source_id, keys) if new_page else _pages_seen(session, source_id)
-    return strip(text, boilerplate_keys(session, source_id, keys, pages_seen, min_pages))
+    [stripped] = learn_and_strip_many(session, source_id, [(text, new_page)], min_pages=min_pages)
+    return stripped
 
 
-def learn(session: Session, source_id: int, keys: Iterable[str]) -> int:
-    """Record a new page of the source with these block hashes; return the source's page count.
+def learn_and_strip_many(
+    session: Session, source_id: int, pages: Sequence[tuple[str, bool]], *, min_pages: int
+) -> list[str]:
+    """``learn_and_strip`` for several pages of one source, in order, in a few statements.
 
-    The source row is updated first: on PostgreSQL its row lock orders concurrent learners of
-    one source (no deadlock between their block upserts); SQLite serialises writers anyway.
+    Each page is ``(text, new_page)``.  The result is exactly what calling ``learn_and_strip``
+    once per page would give, and leaves the same counts: the source's counts of the pages'
+    blocks are read once, the pages are counted and judged in memory one after the other
+    (decay included), and the new counts are written back at the end (and before each decay,
+    which halves the source's other blocks too).
+
+    The source row is read ``FOR UPDATE`` first: on PostgreSQL its row lock orders concurrent
+    learners of one source (no deadlock between their block upserts); SQLite serialises
+    writers anyway.
     """
+    keys = [sorted(countable_blocks(text)) for text, _new_page in pages]
     connection = session.connection()
-    pages_seen = connection.execute(
-        update(_SOURCES)
-        .where(_SOURCES.c.id == source_id)
-        .values(pages_seen=_SOURCES.c.pages_seen + 1)
-        .returning(_SOURCES.c.pages_seen)
-    ).scalar_one()
-    rows = [{"source_id": source_id, "block_hash": key, "pages": 1} for key in keys]
+    seen = _pages_seen(session, source_id, lock=True)
+    counts = _counts(session, source_id, sorted({key for page in keys for key in page}))
+    added: dict[str, int] = {}  # counted since the last write
+    stripped = []
+    for (text, new_page), page_keys in zip(pages, keys, strict=True):
+        if new_page:
+            seen += 1
+            for key in page_keys:
+                counts[key] = counts.get(key, 0) + 1
+                added[key] = added.get(key, 0) + 1
+            if seen >= WINDOW:  # halve every count of the source, forget those at zero
+                _add_pages(connection, source_id, added)
+                added = {}
+                _decay(session, source_id)
+                counts = {key: count // 2 for key, count in counts.items()}
+                seen //= 2
+        boilerplate = set()
+        if seen >= min_pages:  # below that, no block can have reached the threshold yet
+            needed = threshold(seen, min_pages)
+            boilerplate = {key for key in page_keys if counts.get(key, 0) >= needed}
+        stripped.append(strip(text, boilerplate))
+    if any(new_page for _text, new_page in pages):
+        _add_pages(connection, source_id, added)
+        connection.execute(
+            update(_SOURCES).where(_SOURCES.c.id == source_id).values(pages_seen=seen)
+        )
+    return stripped
+
+
+def _counts(session: Session, source_id: int, keys: list[str]) -> dict[str, int]:
+    """The source's page counts of these block hashes (absent: never seen)."""
+    counts: dict[str, int] = {}
+    for start in range(0, len(keys), _BATCH):
+        rows = session.connection().execute(
+            select(_BLOCKS.c.block_hash, _BLOCKS.c.pages).where(
+                _BLOCKS.c.source_id == source_id,
+                _BLOCKS.c.block_hash.in_(keys[start : start + _BATCH]),
+            )
+        )
+        counts.update({key: pages for key, pages in rows})
+    return counts
+
+
+def _add_pages(connection: Connection, source_id: int, added: dict[str, int]) -> None:
+    """Add to the blocks' page counts (new blocks start at the number added)."""
+    rows = [
+        {"source_id": source_id, "block_hash": key, "pages": n} for key, n in sorted(added.items())
+    ]
     if rows:
-        connection.execute(_add_a_page(connection.dialect.name), rows)
-    if pages_seen >= WINDOW:
-        pages_seen = _decay(session, source_id)
-    return int(pages_seen)
+        connection.execute(_add_pages_statement(connection.dialect.name), rows)
 
 
 @cache
-def _add_a_page(dialect: str) -> Executable:
-    """INSERT … ON CONFLICT DO UPDATE pages = pages + 1, in the dialect; built once and run
-    with a list of rows (executemany), so SQLAlchemy compiles it once."""
+def _add_pages_statement(dialect: str) -> Executable:
+    """INSERT … ON CONFLICT DO UPDATE pages = pages + excluded.pages, in the dialect; built
+    once and run with a list of rows (executemany), so SQLAlchemy compiles it once."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(_BLOCKS).on_conflict_do_update(**_ADD_A_PAGE)
+        pg = pg_insert(_BLOCKS)
+        return pg.on_conflict_do_update(
+            index_elements=_CONFLICT, set_={"pages": _BLOCKS.c.pages + pg.excluded.pages}
+        )
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(_BLOCKS).on_conflict_do_update(**_ADD_A_PAGE)
+    lite = sqlite_insert(_BLOCKS)
+    return lite.on_conflict_do_update(
+        index_elements=_CONFLICT, set_={"pages": _BLOCKS.c.pages + lite.excluded.pages}
+    )
 
 
-def _decay(session: Session, source_id: int) -> int:
-    """Halve every count of the source, forgetting blocks that reach zero."""
+def _decay(session: Session, source_id: int) -> None:
+    """Halve every block count of the source, forgetting blocks that reach zero (the caller
+    halves ``pages_seen``)."""
     connection = session.connection()
     mine = _BLOCKS.c.source_id == source_id
     connection.execute(update(_BLOCKS).where(mine).values(pages=_BLOCKS.c.pages // 2))
     connection.execute(delete(_BLOCKS).where(mine, _BLOCKS.c.pages <= 0))
-    halved = connection.execute(
-        update(_SOURCES)
-        .where(_SOURCES.c.id == source_id)
-        .values(pages_seen=_SOURCES.c.pages_seen // 2)
-        .returning(_SOURCES.c.pages_seen)
-    )
-    return int(halved.scalar_one())
 
 
-def _pages_seen(session: Session, source_id: int) -> int:
+def _pages_seen(session: Session, source_id: int, *, lock: bool = False) -> int:
     query = select(_SOURCES.c.pages_seen).where(_SOURCES.c.id == source_id)
+    if lock:
+        query = query.with_for_update()
     return int(session.connection().execute(query).scalar() or 0)
 
 
 def threshold(pages_seen: int, min_pages: int) -> int:
     """On how many of the source's (recent) pages a block must appear to be boilerplate."""
     return max(min_pages, math.ceil(SHARE * pages_seen))
-
-
-def boilerplate_keys(
-    session: Session, source_id: int, keys: list[str], pages_seen: int, min_pages: int
-) -> set[str]:
-    """Which of ``keys`` are boilerplate for the source."""
-    if not keys or pages_seen < min_pages:  # no block can have reached the threshold yet
-        return set()
-    rows = session.connection().execute(
-        select(_BLOCKS.c.block_hash).where(
-            _BLOCKS.c.source_id == source_id,
-            _BLOCKS.c.block_hash.in_(keys),
-            _BLOCKS.c.pages >= threshold(pages_seen, min_pages),
-        )
-    )
-    return set(rows.scalars())
 
 
 def strip(text: str, boilerplate: set[str]) -> str:

@@ -25,6 +25,8 @@ they restart).
 from __future__ import annotations
 
 import heapq
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -123,10 +125,11 @@ class StoryIndex:
     def assign(self, session: Session, article: Article, signature: bytes | None = None) -> int:
         """The story of ``article``: its own if it has one, else a near-duplicate's, else new.
 
-        Sets the article's MinHash — ``signature`` when the caller computed it already (the
-        pipeline does, in its extraction processes), else computed here — written with the
-        article at the next flush (a new article, one without an id, is added to the session
-        and flushed here, after its story is known).
+        Sets the article's MinHash — ``signature`` when the caller computed it already, else
+        computed here — written with the article at the next flush (a new article, one without
+        an id, is added to the session and flushed here, after its story is known), and puts
+        the article in the index at once.  (The pipeline stores batches: ``place``, then
+        ``add`` after the commit.)
         """
         minhash = (
             minhash_from_bytes(signature) if signature
@@ -134,35 +137,91 @@ class StoryIndex:
         )
         article.minhash = minhash_bytes(minhash) if minhash is not None else None
         if article.story_id is None:
-            self.refresh(session)
-            article.story_id = self._join_or_start(session, article, minhash)
+            [article.story_id] = self.place(session, [(minhash, article.title or "")])
         if article.id is None:  # a new article is written once, story and MinHash included
             session.add(article)
             session.flush()
-        self._remember(article, minhash)
+        self.add(article.id, article.story_id, minhash, article.fetched_at)
         return article.story_id
 
-    def _join_or_start(
-        self, session: Session, article: Article, minhash: LeanMinHash | None
-    ) -> int:
+    def place(
+        self, session: Session, articles: Sequence[tuple[LeanMinHash | None, str]]
+    ) -> list[int]:
+        """The stories of new articles, given as (MinHash, title), in order.
+
+        Each joins the story of its most similar recent article — one stored before (the
+        index, refreshed first) or one earlier in the list — if similar enough, else starts a
+        story.  The stories' rows are written here, in two statements whatever the number of
+        articles (one UPDATE of the joined stories' counts, one INSERT of the new stories);
+        the index is left alone: ``add`` each article once it is committed, so a rolled-back
+        transaction leaves nothing behind in it.
+        """
+        if not articles:
+            return []
+        self.refresh(session)
+        targets = self._targets([minhash for minhash, _title in articles])
         now = naive_utc(self.clock())
-        story_id = self.nearest_story(minhash) if minhash is not None else None
-        if story_id is not None and _join(session, story_id, now):
-            return story_id
-        values = {"title": article.title, "first_seen_at": now, "updated_at": now}
-        created = session.connection().execute(
-            insert(_STORIES).values(article_count=1, **values).returning(_STORIES.c.id)
-        )
-        return int(created.scalar_one())
+        missing = _join(session, Counter(t for t in targets if t >= 0), now)
+        if missing:  # gone (a rolled-back transaction): its first joiner starts it again
+            again = {t: -1 - targets.index(t) for t in missing}
+            targets = [again.get(t, t) for t in targets]
+        starters = Counter(-1 - t for t in targets if t < 0)
+        rows = [
+            {"title": articles[i][1], "first_seen_at": now, "updated_at": now, "article_count": n}
+            for i, n in sorted(starters.items())
+        ]
+        created: list[int] = []
+        if rows:
+            statement = insert(_STORIES).returning(_STORIES.c.id, sort_by_parameter_order=True)
+            created = list(session.connection().execute(statement, rows).scalars())
+        new_ids = dict(zip(sorted(starters), created, strict=True))
+        return [t if t >= 0 else new_ids[-1 - t] for t in targets]
+
+    def _targets(self, minhashes: list[LeanMinHash | None]) -> list[int]:
+        """Per article, the stored story it joins (an id, ≥ 0), or ``-1 - i`` for the new
+        story started by the list's article ``i``."""
+        targets: list[int] = []
+        earlier = _Batch(len(minhashes))
+        for i, minhash in enumerate(minhashes):
+            if minhash is None:
+                targets.append(-1 - i)
+                continue
+            stored = self._nearest(minhash)
+            local = earlier.nearest(minhash)
+            if local is not None and (stored is None or local[0] > stored[0]):
+                targets.append(targets[local[1]])
+            else:
+                targets.append(stored[1] if stored is not None else -1 - i)
+            earlier.add(i, minhash)
+        return targets
 
     def nearest_story(self, minhash: LeanMinHash) -> int | None:
         """The story of the most similar recent article, if similar enough."""
+        nearest = self._nearest(minhash)
+        return nearest[1] if nearest is not None else None
+
+    def _nearest(self, minhash: LeanMinHash) -> tuple[float, int] | None:
+        """(similarity, story id) of the most similar recent article, if similar enough."""
         best: tuple[float, int] | None = None
         for article_id in self.lsh.query(minhash):
-            similarity = minhash.jaccard(self.entries[article_id].minhash)
+            entry = self.entries[article_id]
+            similarity = minhash.jaccard(entry.minhash)
             if similarity >= THRESHOLD and (best is None or similarity > best[0]):
-                best = (similarity, article_id)
-        return self.entries[best[1]].story_id if best else None
+                best = (similarity, entry.story_id)
+        return best
+
+    def add(
+        self,
+        article_id: int,
+        story_id: int | None,
+        minhash: LeanMinHash | None,
+        fetched_at: datetime | None,
+    ) -> None:
+        """Put a stored article in the index (replacing it if there: updated in place)."""
+        self._remove(article_id)
+        if minhash is not None and story_id is not None:
+            when = naive_utc(as_utc(fetched_at) or self.clock())
+            self._add(article_id, story_id, minhash, when)
 
     def refresh(self, session: Session) -> None:
         """Take in articles stored (by any worker) since this index last looked; drop old ones.
@@ -201,13 +260,6 @@ class StoryIndex:
             if article_id not in self.entries and story_id is not None and data is not None:
                 self._add(article_id, story_id, minhash_from_bytes(data), fetched_at)
 
-    def _remember(self, article: Article, minhash: LeanMinHash | None) -> None:
-        if article.id in self.entries:  # updated in place: its text may have changed
-            self._remove(article.id)
-        if minhash is not None and article.story_id is not None:
-            fetched_at = naive_utc(as_utc(article.fetched_at) or self.clock())
-            self._add(article.id, article.story_id, minhash, fetched_at)
-
     def _add(
         self, article_id: int, story_id: int, minhash: LeanMinHash, fetched_at: datetime
     ) -> None:
@@ -226,16 +278,47 @@ class StoryIndex:
             self._remove(article_id)
 
 
-def _join(session: Session, story_id: int, now: datetime) -> bool:
-    """Count one more article for the story; False if the story is not there (a rolled-back
-    transaction of this worker may have left it in the index)."""
-    result = session.connection().execute(
-        update(_STORIES)
-        .where(_STORIES.c.id == story_id)
-        .values(article_count=_STORIES.c.article_count + 1, updated_at=now)
-        .returning(_STORIES.c.id)
-    )
-    return result.scalar_one_or_none() is not None
+def _join(session: Session, joins: Counter[int], now: datetime) -> set[int]:
+    """Count the joining articles of each story (story id → how many); return the stories
+    that are not there (a rolled-back transaction of this worker may have left them in the
+    index).  One UPDATE per distinct count: usually one in all."""
+    missing = set(joins)
+    by_count: dict[int, list[int]] = {}
+    for story_id, count in joins.items():
+        by_count.setdefault(count, []).append(story_id)
+    for count, ids in by_count.items():
+        for start in range(0, len(ids), _BATCH):
+            updated = session.connection().execute(
+                update(_STORIES)
+                .where(_STORIES.c.id.in_(ids[start : start + _BATCH]))
+                .values(article_count=_STORIES.c.article_count + count, updated_at=now)
+                .returning(_STORIES.c.id)
+            )
+            missing.difference_update(updated.scalars())
+    return missing
+
+
+class _Batch:
+    """The MinHashes of a batch's earlier articles, compared all at once (the batch is not
+    in the LSH index yet: its articles have no ids)."""
+
+    def __init__(self, size: int) -> None:
+        self.values = np.empty((size, NUM_PERM), dtype=np.uint64)
+        self.positions: list[int] = []
+
+    def add(self, position: int, minhash: LeanMinHash) -> None:
+        self.values[len(self.positions)] = minhash.hashvalues
+        self.positions.append(position)
+
+    def nearest(self, minhash: LeanMinHash) -> tuple[float, int] | None:
+        """(similarity, position) of the most similar earlier article, if similar enough."""
+        if not self.positions:
+            return None
+        earlier = self.values[: len(self.positions)]
+        equal = np.count_nonzero(earlier == minhash.hashvalues, axis=1)
+        best = int(np.argmax(equal))  # the first of the most similar
+        similarity = float(equal[best]) / NUM_PERM
+        return (similarity, self.positions[best]) if similarity >= THRESHOLD else None
 
 
 def story_sources(session: Session, story_id: int) -> list[str]:

@@ -108,12 +108,17 @@ class Fetcher:
         self._guard = AddressGuard(
             allow_private=settings.allow_private_networks, resolver=resolver, monotonic=monotonic
         )
-        self._client = httpx.Client(
-            transport=transport or PinnedTransport(self._guard),
-            follow_redirects=False,
-            trust_env=False,
-            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate, br"},
-        )
+        # The transport is used directly: redirects are followed by hand here, and nothing
+        # else httpx.Client adds (auth, proxies, event hooks, a second URL parse per request)
+        # is wanted — except its cookie jar, kept below, so a cookie set on one response is
+        # sent back on the next request to that site (e.g. a redirect through a consent page).
+        self._transport = transport or PinnedTransport(self._guard)
+        self._headers = {
+            "User-Agent": settings.user_agent,
+            "Accept-Encoding": "gzip, deflate, br",
+            "Connection": "keep-alive",
+        }
+        self._cookies = httpx.Cookies()
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
         self.robots = RobotsCache(self._fetch_robots, settings.user_agent, monotonic=monotonic)
@@ -131,11 +136,11 @@ class Fetcher:
     ) -> FetchResult:
         """GET url, following redirects; 304 gives ``not_modified=True``; errors raise FetchError."""
         started = self._monotonic()
-        self._checked_url(url)  # a refused address says so, rather than "robots.txt"
+        target = self._checked_url(url)  # a refused address says so, rather than "robots.txt"
         if obey_robots and not self.robots.allowed(url):
             raise FetchError(f"disallowed by robots.txt: {url}", url=url, permanent=True)
         headers = _conditional_headers(etag, last_modified) | {"Accept": accept or ACCEPT_ANY}
-        hop = self._follow(url, headers, deadline=started + self.settings.fetch_timeout)
+        hop = self._follow(url, target, headers, deadline=started + self.settings.fetch_timeout)
         if hop.status == 304:
             return self._result(hop, started, not_modified=True)
         if not 200 <= hop.status < 300:
@@ -145,13 +150,14 @@ class Fetcher:
     def post_form(self, url: str, form: Mapping[str, str]) -> FetchResult:
         """POST a form (no redirects followed); a non-2xx answer raises FetchError."""
         started = self._monotonic()
-        hop = self._send(url, {}, started + self.settings.fetch_timeout, form=form)
+        target = self._checked_url(url)
+        hop = self._send(url, target, {}, started + self.settings.fetch_timeout, form=form)
         if not 200 <= hop.status < 300:
             raise self._status_error(hop)
         return self._result(hop, started, not_modified=False)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -161,15 +167,20 @@ class Fetcher:
 
     # -- redirects --------------------------------------------------------------------------
 
-    def _follow(self, url: str, headers: dict[str, str], deadline: float) -> _Hop:
+    def _follow(
+        self, url: str, target: httpx.URL, headers: dict[str, str], deadline: float
+    ) -> _Hop:
+        """GET ``url`` (``target`` is it parsed and checked), following redirects by hand."""
         seen = {_without_fragment(url)}
         current = url
-        for _ in range(self.settings.max_redirects + 1):
-            hop = self._send(current, headers, deadline)
+        for hop_number in range(self.settings.max_redirects + 1):
+            if hop_number:
+                target = self._checked_url(current)
+            hop = self._send(current, target, headers, deadline)
             location = hop.headers.get("location")
             if hop.status not in REDIRECTS or not location:
                 return hop
-            current = str(httpx.URL(current).join(location.strip()))
+            current = str(target.join(location.strip()))
             if _without_fragment(current) in seen:
                 raise FetchError(
                     f"redirect loop: {current} again, starting at {url}", url=url, permanent=True
@@ -186,21 +197,29 @@ class Fetcher:
     def _send(
         self,
         url: str,
+        target: httpx.URL,
         headers: dict[str, str],
         deadline: float,
         form: Mapping[str, str] | None = None,
     ) -> _Hop:
-        """One request to one URL: guard, host slot, deadline, capped and decoded body."""
-        target = self._checked_url(url)
-        with self._host_slot(target.host), self._errors_as_fetch_errors(url):
-            request = self._client.build_request(
+        """One request to one URL (``target``: parsed and checked by ``_checked_url``): host
+        slot, deadline, cookies, capped and decoded body."""
+        with self._host_slot(target.host), self._errors_as_fetch_errors(url, target.host):
+            left = self._time_left(url, deadline)
+            request = httpx.Request(
                 "POST" if form is not None else "GET",
                 target,
-                headers=headers,
+                headers=self._headers | headers,
                 data=dict(form) if form is not None else None,
-                timeout=self._time_left(url, deadline),
+                extensions={"timeout": {"connect": left, "read": left, "write": left,
+                                        "pool": left}},
             )
-            response = self._client.send(request, stream=True)
+            if self._cookies:
+                self._cookies.set_cookie_header(request)
+            response = self._transport.handle_request(request)
+            response.request = request
+            if "set-cookie" in response.headers:
+                self._cookies.extract_cookies(response)
             try:
                 redirect = response.status_code in REDIRECTS
                 body = b"" if redirect else self._read_body(response, url, deadline)
@@ -216,7 +235,7 @@ class Fetcher:
         if target.scheme not in ("http", "https") or not target.host:
             raise FetchError(f"not an http(s) URL: {url}", url=url, permanent=True)
         if not self.settings.allow_private_networks:
-            with self._errors_as_fetch_errors(url):
+            with self._errors_as_fetch_errors(url, target.host):
                 self._guard.addresses(target.host, target.port or _default_port(target))
         return target
 
@@ -246,8 +265,7 @@ class Fetcher:
         return left
 
     @contextmanager
-    def _errors_as_fetch_errors(self, url: str) -> Iterator[None]:
-        host = httpx.URL(url).host
+    def _errors_as_fetch_errors(self, url: str, host: str) -> Iterator[None]:
         try:
             yield
         except AddressRefused as exc:
