@@ -14,15 +14,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tidings.clock import naive_utc
 from tidings.delivery.notify import inbox_changed
 from tidings.store.models import Notification
-from tidings.web.auth import ReaderDep
-from tidings.web.context import WebDep
+from tidings.web.auth import Caller, ReaderDep
+from tidings.web.context import Web, WebDep
 from tidings.web.errors import ApiError
 from tidings.web.schemas import MAX_ID, Count, Id, NotificationOut, NotificationPage
 
@@ -61,15 +61,25 @@ def unread_count(session: Session, user_id: int) -> int:
     return session.scalar(query.select_from(Notification)) or 0
 
 
-@router.get("/notifications")
-def list_notifications(
+@router.get("/notifications", name="list_notifications", response_model=NotificationPage)
+def get_notifications(
     me: ReaderDep,
     web: WebDep,
     unread: bool = False,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="A next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> NotificationPage:
+) -> Response:
     """Your inbox, newest first; ``next_cursor`` is null on the last page."""
+    page = list_notifications(me, web, unread, before, limit)
+    # Serialized here: FastAPI would validate the page again, in one more thread hand-off
+    # (~0.1 ms of CPU a request).
+    return Response(page.model_dump_json(), media_type="application/json")
+
+
+def list_notifications(
+    me: Caller, web: Web, unread: bool, before: int | None, limit: int
+) -> NotificationPage:
+    """A page of the reader's inbox (the API route's, and the inbox page's)."""
     params = {"user_id": me.user_id, "before": before, "limit": limit + 1}
     with web.db.session() as session:
         rows = session.connection().execute(_page_query(unread, before is not None), params).all()
