@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tests.newsroom import Newsroom
 from tidings.cli.sources import add_source
@@ -202,3 +203,53 @@ def test_a_section_page_source_follows_its_article_links(
         urls = {a.url.removeprefix(room.base_url)
                 for a in session.scalars(select(Article).where(Article.source_id == source_id))}
     assert urls == {a.path for a in feed.articles}
+
+
+class FailingHook:
+    """An after-store hook that fails for one source's articles, as a bug or a lost database
+    connection would, while ``failing`` is set."""
+
+    def __init__(self, source_id: int) -> None:
+        self.source_id, self.failing = source_id, True
+
+    def __call__(self, session: Session, article: Article) -> None:
+        if self.failing and article.source_id == self.source_id:
+            raise RuntimeError("the after-store hook failed")
+
+
+def stored_by_source(db: Database) -> dict[int | None, int]:
+    with db.session() as session:
+        rows = session.execute(select(Article.source_id, func.count()).group_by(Article.source_id))
+        return {source_id: n for source_id, n in rows}
+
+
+def test_a_failed_transaction_stores_and_remembers_nothing_so_its_pages_come_again(
+    settings: Settings, db: Database, room: Newsroom, clock: FrozenClock, extractor: Extractor
+) -> None:
+    source_id = add(db, room.feed_urls()[0])
+    hook = FailingHook(source_id)
+    with Worker(settings, db, clock=clock, extractor=extractor, after_store=[hook]) as worker:
+        with pytest.raises(RuntimeError, match="after-store hook failed"):
+            worker.run_once()
+        assert count(db, Article) == 0 and count(db, SourceEntry) == 0 and count(db, Story) == 0
+        hook.failing = False
+        clock.advance(seconds=settings.claim_lease + 1)  # the failed check's claim runs out
+        [report] = worker.run_once()
+    assert report.ok and report.new_articles == 3
+    assert count(db, Article) == 3 and count(db, SourceEntry) == 3
+
+
+def test_one_sources_failed_batch_leaves_the_other_sources_articles_stored(
+    settings: Settings, db: Database, room: Newsroom, clock: FrozenClock, extractor: Extractor
+) -> None:
+    good, bad = (add(db, url) for url in room.feed_urls())
+    with (
+        Worker(settings, db, clock=clock, extractor=extractor, after_store=[FailingHook(bad)])
+        as worker,
+        pytest.raises(RuntimeError, match="after-store hook failed"),
+    ):
+        worker.run_once()
+    assert stored_by_source(db) == {good: 3}
+    with db.session() as session:
+        remembered = session.scalars(select(SourceEntry.source_id)).all()
+    assert remembered == [good] * 3

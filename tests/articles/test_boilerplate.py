@@ -12,7 +12,12 @@ from sqlalchemy import func, select
 
 from tests.articles.localsite import Site, serve
 from tidings.articles import boilerplate
-from tidings.articles.boilerplate import block_key, countable_blocks, learn_and_strip
+from tidings.articles.boilerplate import (
+    block_key,
+    countable_blocks,
+    learn_and_strip,
+    learn_and_strip_many,
+)
 from tidings.articles.extract import extract_article
 from tidings.store.db import Database
 from tidings.store.models import Article, BoilerplateBlock, Source
@@ -215,3 +220,67 @@ def test_only_short_blocks_are_counted() -> None:
     long_paragraph = " ".join(["word"] * (boilerplate.MAX_BLOCK_WORDS + 1))
     blocks = countable_blocks(f"Enable\n\n{long_paragraph}\nEnable")
     assert list(blocks.values()) == ["Enable"]
+
+
+def learned(db: Database, source_id: int) -> tuple[int, dict[str, int]]:
+    """A source's page count and block counts."""
+    with db.session() as session:
+        seen = session.scalar(select(Source.pages_seen).where(Source.id == source_id)) or 0
+        rows = session.execute(
+            select(BoilerplateBlock.block_hash, BoilerplateBlock.pages).where(
+                BoilerplateBlock.source_id == source_id
+            )
+        )
+        return seen, {key: pages for key, pages in rows}
+
+
+def page_texts() -> list[tuple[str, bool]]:
+    """The gazette's stories with its calls to action, each a new page; the first comes again
+    (not new) after the others, and then a story without any call to action."""
+    pages = [
+        ("\n".join([paragraphs[0], *CALLS_TO_ACTION, *paragraphs[1:]]), True)
+        for _title, paragraphs in STORIES
+    ]
+    return [*pages, (pages[0][0], False), ("\n".join(STORIES[0][1]), True)]
+
+
+def by_the_rules(
+    pages: list[tuple[str, bool]], seen: int, counts: dict[str, int], min_pages: int
+) -> tuple[list[str], int, dict[str, int]]:
+    """The module's rules, one page at a time, in memory: what storing must come to."""
+    stripped = []
+    for text, new_page in pages:
+        keys = countable_blocks(text)
+        if new_page:
+            seen += 1
+            counts = {**counts, **{key: counts.get(key, 0) + 1 for key in keys}}
+            if seen >= boilerplate.WINDOW:
+                counts = {key: n // 2 for key, n in counts.items() if n // 2}
+                seen //= 2
+        needed = boilerplate.threshold(seen, min_pages)
+        found = {k for k in keys if seen >= min_pages and counts.get(k, 0) >= needed}
+        stripped.append(boilerplate.strip(text, found))
+    return stripped, seen, counts
+
+
+@pytest.mark.parametrize("seen_before", [0, boilerplate.WINDOW - 3])
+def test_a_batch_of_pages_is_learned_and_stripped_one_page_after_the_other(
+    db: Database, seen_before: int
+) -> None:
+    """Also across a decay in the middle of the batch (a source with WINDOW - 3 pages seen)."""
+    source_id = add_source(db, "http://batch.example/feed")
+    counts = {block_key(CALLS_TO_ACTION[0]): 19, block_key(CALLS_TO_ACTION[1]): 41}
+    with db.session() as session:
+        session.query(Source).update({Source.pages_seen: seen_before})
+        if seen_before:  # a call to action just under the share, another one well over it
+            session.add_all(
+                BoilerplateBlock(source_id=source_id, block_hash=key, pages=n)
+                for key, n in counts.items()
+            )
+    pages = page_texts()
+    expected = by_the_rules(pages, seen_before, counts if seen_before else {}, 3)
+    with db.session() as session:
+        batched = learn_and_strip_many(session, source_id, pages, min_pages=3)
+    assert (batched, *learned(db, source_id)) == expected
+    assert any(text != original for text, (original, _) in zip(batched, pages, strict=True))
+    assert any(text == original for text, (original, _) in zip(batched, pages, strict=True))

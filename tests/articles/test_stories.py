@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from datasketch import LeanMinHash
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -248,3 +249,46 @@ def test_a_row_committed_out_of_id_order_is_found_by_the_tail_rescan(db: Databas
         assert late.id not in index.entries
         copy = store(session, "https://copy.example/un", "un_report_chemical_weapons")
         assert index.assign(session, copy) == story.id
+
+
+def hashed(name: str) -> tuple[LeanMinHash | None, str]:
+    return text_minhash(text(name)), name
+
+
+def test_near_duplicates_in_one_batch_share_a_story_before_either_is_in_the_index(
+    db: Database,
+) -> None:
+    index = StoryIndex(clock=FrozenClock(NOW))
+    with db.session() as session:
+        agency, other, light, brief = index.place(session, [
+            hashed("assad_kim_agency"), hashed("un_report_chemical_weapons"),
+            hashed("assad_kim_outlet_light"), (None, "A one-line brief"),
+        ])
+        assert len(index) == 0  # learned only once committed (``add``)
+        counts = {i: n for i, n in session.execute(select(Story.id, Story.article_count))}
+    assert agency == light and len({agency, other, brief}) == 3
+    assert counts == {agency: 2, other: 1, brief: 1}
+
+
+def test_a_batch_joins_stories_already_stored(db: Database) -> None:
+    index = StoryIndex(clock=FrozenClock(NOW))
+    with db.session() as session:
+        story = index.assign(session, store(session, "https://agency.example/a", "assad_kim_agency"))
+    with db.session() as session:
+        placed = index.place(
+            session, [hashed("assad_kim_outlet_light"), hashed("assad_kim_outlet_rewrite")]
+        )
+        assert placed == [story, story]
+        joined = session.get(Story, story)
+        assert joined is not None and joined.article_count == 3
+
+
+def test_a_rolled_back_batch_leaves_the_index_as_it_was(db: Database) -> None:
+    index = StoryIndex(clock=FrozenClock(NOW))
+    with pytest.raises(RuntimeError), db.session() as session:
+        index.place(session, [hashed("assad_kim_agency"), hashed("assad_kim_outlet_light")])
+        raise RuntimeError("the worker's transaction fails before its commit")
+    assert len(index) == 0
+    with db.session() as session:
+        [story] = index.place(session, [hashed("assad_kim_outlet_rewrite")])
+        assert session.scalars(select(Story.id)).all() == [story]

@@ -112,6 +112,20 @@ def test_redirects_are_followed_and_the_final_url_reported(
     assert (result.url, result.body) == (http_server.url("/feed.xml"), b"here")
 
 
+def test_a_cookie_set_on_a_redirect_is_sent_on_the_next_hop(
+    http_server: HTTPTestServer, fetcher: Fetcher
+) -> None:
+    """A consent page that sets a cookie and sends the reader on: the cookie goes along."""
+    http_server.route("/article", Reply(302, headers={
+        "Location": "/article/full", "Set-Cookie": "consent=yes; Path=/"}))
+    http_server.route("/article/full", Reply(body=b"the article"))
+    result = fetcher.fetch(http_server.url("/article"))
+    assert result.body == b"the article"
+    first, second = http_server.requests
+    assert "Cookie" not in first.headers
+    assert second.headers["Cookie"] == "consent=yes"
+
+
 def test_redirect_loop_is_reported_as_a_loop(http_server: HTTPTestServer, fetcher: Fetcher) -> None:
     http_server.route("/a", Reply.redirect("/b"))
     http_server.route("/b", Reply.redirect("/a"))
