@@ -646,13 +646,12 @@ def digest_sections(stories: list[Any], headings: dict[int, str]) -> list[Digest
     the alerts that still exist (a story of none of them is under "Other stories")."""
     grouped: dict[int | None, list[DigestStory]] = {}
     for story in stories:
-        known = sorted(a for a in set(story.alert_ids or []) if a in headings)
-        if not known:
-            grouped.setdefault(None, []).append(story_of(story))
-            continue
-        grouped.setdefault(known[0], []).append(story_of(story))
-        for other in known[1:]:
-            grouped.setdefault(other, []).append(story_of(story, see=headings[known[0]]))
+        known = sorted(headings.keys() & (story.alert_ids or ()))
+        shown = story_of(story)
+        grouped.setdefault(known[0] if known else None, []).append(shown)
+        for other in known[1:]:  # listed by title, pointing to where it is shown
+            see = DigestStory(title=shown.title, url=shown.url, see_section=headings[known[0]])
+            grouped.setdefault(other, []).append(see)
     order = sorted(a for a in grouped if a is not None)
     sections = [DigestSection(headings[a], tuple(grouped[a])) for a in order]
     if None in grouped:
