@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from itertools import groupby
 from typing import Any, cast
@@ -102,7 +103,9 @@ class Ingest:
         self._slots = threading.BoundedSemaphore(extract_slots)
         self._batches: Batches[PageJob] = Batches(most=MOST_PER_BATCH, linger=LINGER)
         # Held from story assignment to the index update after the commit: a story that
-        # another transaction created but has not committed cannot be joined yet.
+        # another transaction created but has not committed cannot be joined yet.  Only the
+        # storing thread stores, so it is never waited for today; it keeps that rule if
+        # another thread ever stores through this index.
         self.story_lock = threading.RLock()
         self._storer = threading.Thread(target=self._store_batches, name="store", daemon=True)
         self._storer.start()
@@ -112,11 +115,16 @@ class Ingest:
         raises the page's ``FetchError``/``ExtractionError``."""
         job = PageJob(source_id, page, position)
         self._batches.expect()
-        self.page_pool.submit(self._fetch, job)
+        try:
+            self.page_pool.submit(self._fetch, job)
+        except BaseException as exc:  # the pool is shut down: the job still reaches the storer
+            job.error = exc
+            self._batches.put(job)
         return job.done
 
     def close(self) -> None:
-        """Store what is on its way, then stop the storing thread."""
+        """Store what is ready, then stop the storing thread.  (A page still on its way is
+        not stored, nor remembered as seen: it is fetched again by the next check.)"""
         self._batches.close()
         self._storer.join()
 
@@ -234,7 +242,11 @@ def _fail(jobs: Sequence[PageJob], error: BaseException) -> None:
 
 
 def remember(
-    session: Session, source_id: int, pages: Sequence[tuple[PageRef, int | None]], *, now: Any
+    session: Session,
+    source_id: int,
+    pages: Sequence[tuple[PageRef, int | None]],
+    *,
+    now: datetime,
 ) -> None:
     """Record the pages as seen (with their article, if any): one statement for all."""
     rows = [

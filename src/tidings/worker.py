@@ -139,7 +139,7 @@ class Worker:
         self._owns_extractor = extractor is None
         self.extractor = extractor or Extractor(settings.extract_processes)
         self.sources_pool = ThreadPoolExecutor(settings.fetch_concurrency, "source")
-        self.page_pool = ThreadPoolExecutor(settings.fetch_concurrency * 2, "page")
+        self.page_pool = ThreadPoolExecutor(settings.fetch_concurrency, "page")
         # Other due work (deliveries, digests) that each pass of the loop also runs.
         self.tasks: list[Task] = list(tasks or [])
         hooks = list(after_store or [])
