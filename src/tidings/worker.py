@@ -22,7 +22,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from multiprocessing.pool import Pool
 from typing import Any
@@ -170,12 +170,22 @@ class Worker:
 
     def run_once(self, stop: threading.Event | None = None) -> list[CheckReport]:
         """Check every source that is due now and run the other due tasks; return what
-        happened to each source."""
+        happened to each source.
+
+        At most ``fetch_concurrency`` sources are checked at a time, and another is claimed as
+        soon as one is done (not when a whole batch is), so the pipeline stays full.
+        """
         reports: list[CheckReport] = []
-        batch = self.settings.fetch_concurrency
-        while not (stop and stop.is_set()) and (ids := self.claim(batch)):
-            futures = [self.sources_pool.submit(self.pipeline.check_source, i) for i in ids]
-            reports += [f.result() for f in futures]
+        checking: set[Future[CheckReport]] = set()
+        while True:
+            room = self.settings.fetch_concurrency - len(checking)
+            if room and not (stop and stop.is_set()):
+                for source_id in self.claim(room):
+                    checking.add(self.sources_pool.submit(self.pipeline.check_source, source_id))
+            if not checking:
+                break
+            done, checking = wait(checking, return_when=FIRST_COMPLETED)
+            reports += [future.result() for future in done]
         for task in self.tasks:
             task()
         return reports
