@@ -90,7 +90,7 @@ log = logging.getLogger("tidings.digests")
 
 COLLECTS: dict[str, tuple[str, ...]] = {"daily": ("daily", "quick"), "weekly": ("weekly",)}
 DIGEST_CHANNELS = ("email", "webpush")
-BATCH_SIZE = 500
+BATCH_SIZE = 2000  # readers per transaction: a handful of statements each
 RESCAN = timedelta(minutes=1)
 UNSUBSCRIBE_SECRET = "unsubscribe"
 OTHER_STORIES = "Other stories"
