@@ -28,9 +28,10 @@ average, and the server's CPU milliseconds per request (every server process, fr
 robust to other jobs on the machine).  Ratios: app ÷ bare-SQL p99 and CPU per request.
 
 Seeding 2M rows takes a while (bulk: ``executemany`` on SQLite, ``COPY`` on PostgreSQL);
-``--reuse`` keeps the SQLite file (in ``--data-dir``) and the PostgreSQL database
-(``tidings_bench_web``) between runs, and reuses them when their counts match.  Without
-``--reuse`` both are made fresh and removed at the end.
+``--reuse`` keeps the SQLite file (``--data-dir``/``web-10000x200.db``) and the PostgreSQL
+database (``tidings_bench_web_10000x200``, made beside ``--postgres-url``'s) between runs, and
+reuses them when their counts match.  Without ``--reuse`` a run seeds its own (named after its
+process id) and removes them at the end, leaving kept ones alone.
 
 Usage::
 
@@ -478,7 +479,7 @@ def database(kind: str, args: argparse.Namespace) -> Iterator[tuple[str, Path]]:
     data_dir.mkdir(parents=True, exist_ok=True)
     readers, per_reader = args.readers, args.per_reader
     if kind == "sqlite":
-        path = data_dir / f"web-{readers}x{per_reader}.db"
+        path = data_dir / _name("web-", args, ".db")
         url = f"sqlite:///{path}"
         if not (args.reuse and path.exists() and _seeded(url, readers, per_reader)):
             for leftover in data_dir.glob(path.name + "*"):
@@ -498,18 +499,17 @@ def database(kind: str, args: argparse.Namespace) -> Iterator[tuple[str, Path]]:
                     leftover.unlink()
         return
     admin_url = make_url(Settings(database_url=args.postgres_url).sqlalchemy_url)
-    url = admin_url.set(database=PG_DATABASE).render_as_string(hide_password=False)
+    name = _name(PG_DATABASE + "_", args)
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         if not (args.reuse and _seeded(url, readers, per_reader)):
             with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
             _create_schema(url)
             started = time.perf_counter()
-            print(
-                f"seeding PostgreSQL {PG_DATABASE} ({readers:,} × {per_reader})…", file=sys.stderr
-            )
+            print(f"seeding PostgreSQL {name} ({readers:,} × {per_reader})…", file=sys.stderr)
             seed_postgres(
                 make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
                 readers,
@@ -522,8 +522,16 @@ def database(kind: str, args: argparse.Namespace) -> Iterator[tuple[str, Path]]:
     finally:
         if not args.reuse:
             with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _name(prefix: str, args: argparse.Namespace, suffix: str = "") -> str:
+    """The kept database's name (by size) with --reuse; else one of this run only, so that a
+    run without --reuse never touches a kept one."""
+    if args.reuse:
+        return f"{prefix}{args.readers}x{args.per_reader}{suffix}"
+    return f"{prefix}run{os.getpid()}{suffix}"
 
 
 def _create_schema(url: str) -> None:
@@ -926,7 +934,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("TIDINGS_TEST_POSTGRES_URL", DEFAULT_PG_URL),
-        help=f"server to create {PG_DATABASE} on (TIDINGS_TEST_POSTGRES_URL)",
+        help=f"server to create {PG_DATABASE}_* on (TIDINGS_TEST_POSTGRES_URL)",
     )
     parser.add_argument("--readers", type=int, default=10_000)
     parser.add_argument("--per-reader", type=int, default=200)
