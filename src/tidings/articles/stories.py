@@ -195,11 +195,6 @@ class StoryIndex:
             earlier.add(i, minhash)
         return targets
 
-    def nearest_story(self, minhash: LeanMinHash) -> int | None:
-        """The story of the most similar recent article, if similar enough."""
-        nearest = self._nearest(minhash)
-        return nearest[1] if nearest is not None else None
-
     def _nearest(self, minhash: LeanMinHash) -> tuple[float, int] | None:
         """(similarity, story id) of the most similar recent article, if similar enough."""
         best: tuple[float, int] | None = None
