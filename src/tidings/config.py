@@ -88,6 +88,10 @@ class Settings:
     extract_processes: int = _setting(
         0, int, "Processes for article extraction; 0 means one per CPU core."
     )
+    extract_timeout: float = _setting(
+        120.0, _positive_float,
+        "Seconds one page's extraction may take; past it (or when its extraction process died) the page fails for now and is tried again at the next check.",
+    )
     min_interval: int = _setting(300, _positive_int, "Shortest feed check interval, seconds.")
     max_interval: int = _setting(86400, _positive_int, "Longest feed check interval, seconds.")
     claim_lease: int = _setting(

@@ -11,6 +11,7 @@ Any number of workers may share one database: claims keep them off each other's 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -19,16 +20,17 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ThreadPoolExecutor, wait
 from datetime import timedelta
 from multiprocessing.pool import Pool
 from typing import Any
 
 from sqlalchemy import func, select
 
-from tidings.articles.extract import ExtractedArticle, extract_article
+from tidings.articles.extract import ExtractedArticle, ExtractionError, extract_article
 from tidings.articles.stories import StoryIndex, text_signature
 from tidings.clock import Clock, naive_utc, utcnow
 from tidings.config import Settings
@@ -83,29 +85,80 @@ class Extractor:
     ``multiprocessing.Pool`` starts every process up front; ``ProcessPoolExecutor`` starts
     them on demand and, as measured here, kept one of two cores idle under a steady stream
     of small tasks.  Results come back as ``Future``s.
+
+    A page whose extraction has not finished after ``timeout`` seconds fails with a temporary
+    ``ExtractionError`` (its check goes on; the page is tried again next time).  That is also
+    how a page learns its extraction process died (a hostile page crashing lxml, the OOM
+    killer): the pool replaces the process, but never answers for the task it was running.
+    A watchdog thread looks at the oldest pending page about once a second.
     """
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, *, timeout: float = 120.0) -> None:
         self.processes = processes or os.cpu_count() or 1
+        self.timeout = timeout
+        self.function: Callable[[bytes, str], ExtractedArticle] = extract_and_sign
         self._pool: Pool | None = None
         self._lock = threading.Lock()
+        self._pending: dict[Future[ExtractedArticle], tuple[float, str]] = {}
+        self._watchdog: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def __call__(self, body: bytes, url: str) -> Future[ExtractedArticle]:
         future: Future[ExtractedArticle] = Future()
+        with self._lock:
+            self._pending[future] = (time.monotonic() + self.timeout, url)
+
+        def done(result: ExtractedArticle) -> None:
+            with self._lock:
+                self._pending.pop(future, None)
+            with contextlib.suppress(InvalidStateError):  # the watchdog gave up on it first
+                future.set_result(result)
+
+        def failed(error: BaseException) -> None:
+            with self._lock:
+                self._pending.pop(future, None)
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(error)
+
         self._get_pool().apply_async(
-            extract_and_sign, (body, url),
-            callback=future.set_result, error_callback=future.set_exception,
+            self.function, (body, url), callback=done, error_callback=failed
         )
         return future
+
+    def _watch(self) -> None:
+        """Fail pages whose extraction is overdue (or lost with its process)."""
+        while not self._closed.wait(min(1.0, self.timeout / 4)):
+            now = time.monotonic()
+            with self._lock:
+                overdue = [(f, url) for f, (deadline, url) in self._pending.items() if deadline <= now]
+                for future, _url in overdue:
+                    del self._pending[future]
+            for future, url in overdue:
+                error = ExtractionError(
+                    f"extraction of {url} did not finish in {self.timeout:g} s "
+                    "(or its extraction process died); it will be tried again"
+                )
+                error.permanent = False  # type: ignore[attr-defined]
+                with contextlib.suppress(InvalidStateError):  # answered meanwhile after all
+                    future.set_exception(error)
 
     def _get_pool(self) -> Pool:
         with self._lock:
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
                 self._pool = _Pool(self.processes, initializer=_ignore_sigint, context=context)
+                self._closed.clear()
+                self._watchdog = threading.Thread(
+                    target=self._watch, name="extract-watchdog", daemon=True
+                )
+                self._watchdog.start()
             return self._pool
 
     def close(self) -> None:
+        self._closed.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+            self._watchdog = None
         with self._lock:
             if self._pool is not None:
                 self._pool.terminate()
@@ -132,7 +185,9 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.fetcher = fetcher or Fetcher(settings)
         self._owns_extractor = extractor is None
-        self.extractor = extractor or Extractor(settings.extract_processes)
+        self.extractor = extractor or Extractor(
+            settings.extract_processes, timeout=settings.extract_timeout
+        )
         self.sources_pool = ThreadPoolExecutor(settings.fetch_concurrency, "source")
         self.page_pool = ThreadPoolExecutor(settings.fetch_concurrency, "page")
         # Other due work (deliveries, digests) that each pass of the loop also runs.
