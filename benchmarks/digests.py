@@ -6,23 +6,41 @@ every fifth story matched by both alerts).  The database is seeded with bulk ins
 timed).  Each size runs in its own child process, so its peak RSS starts from a clean heap:
 
 1. **build** — ``DigestScheduler.run_due()`` at 07:30: every reader's digest row, the 20
-   notifications taken, the email delivery and the inbox entry;
-2. **send** — every pending digest delivery claimed in batches, ``digest_message`` rendered
-   (grouped by alert, then story; HTML and plain text) and handed to a local aiosmtpd (in
-   its own process, accepting and discarding) through the email channel, whose SMTP sessions
-   are reused across messages; ``--senders`` threads, one session each;
+   notifications taken, the email delivery and the inbox entry (wall clock and the CPU time of
+   the process);
+2. **send** — pending digest deliveries taken in batches of 500, their messages read with
+   ``digest_messages`` (three queries per batch), rendered (grouped by alert, then story; HTML
+   and plain text) and composed by the email channel, handed over on SMTP sessions kept open
+   (``--senders`` threads, one session each) and marked sent;
 3. **bare** — beside it, the same SMTP server fed one pre-composed digest email of the same
-   size over one kept connection by a bare ``smtplib`` loop: the ceiling the server allows.
+   size over one kept connection by a bare ``smtplib`` loop: the most that server accepts from
+   one client.  Run before and after ours; the faster of the two counts.
+
+Two SMTP servers receive, each in its own process, accepting and discarding:
+
+* **sink** — a minimal asyncio SMTP sink written here for the benchmark (``SinkProtocol``):
+  just enough SMTP for ``smtplib`` (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), the end
+  of DATA found with one ``bytes.find`` per chunk.  Not a mail server: a receiver that costs
+  little, so that the sender is what is measured.  Every digest is sent to it.
+* **aiosmtpd** — the SMTP server of the test suite, which reads DATA one line at a time in
+  Python (~300 lines per digest): it caps both senders at a few hundred emails per second on
+  this machine.  The first ``--aiosmtpd-limit`` digests go to it.
+
+Besides rates, the sender's CPU time per email (``time.process_time`` of the sending process,
+every thread) is reported for ours and for the bare loop: robust to other load on the machine.
 
 Usage::
 
     python benchmarks/digests.py                        # 10k, 50k and 100k readers, SQLite
+    python benchmarks/digests.py --sizes 100000 --aiosmtpd-limit 3000
     python benchmarks/digests.py --sizes 10000 --database-url postgresql://…
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -34,17 +52,20 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+import psutil
+from sqlalchemy import create_engine, make_url, select, text, update
 
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
 from tidings.delivery.channels.email import EmailChannel, shared_smtp
-from tidings.delivery.digests import DigestScheduler, digest_message
+from tidings.delivery.digests import DigestScheduler, digest_messages
 from tidings.store.db import Database
 from tidings.store.models import Channel, Delivery
 
@@ -59,10 +80,72 @@ WORDS = (
 ).split()
 
 
-# --- the SMTP server ---------------------------------------------------------------------
+# --- the SMTP servers --------------------------------------------------------------------
 
 
-def serve_smtp(ready: Any) -> None:
+class SinkProtocol(asyncio.Protocol):
+    """A minimal SMTP sink (benchmark only): replies 250 to everything, 354 to DATA, and finds
+    the end of the message (CRLF.CRLF) with one search per received chunk; discards it."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.in_data = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.reply(b"220 sink ESMTP\r\n")
+
+    def reply(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        replies: list[bytes] = []
+        while self.step(replies):
+            pass
+        if replies:
+            self.reply(b"".join(replies))
+
+    def step(self, replies: list[bytes]) -> bool:
+        """Consume one command or one whole message from the buffer; False when incomplete."""
+        buffer = self.buffer
+        if self.in_data:
+            end = buffer.find(b"\r\n.\r\n")
+            if end < 0:
+                return False
+            del buffer[: end + 5]
+            self.in_data = False
+            replies.append(b"250 2.0.0 accepted\r\n")
+            return True
+        end = buffer.find(b"\r\n")
+        if end < 0:
+            return False
+        verb = bytes(buffer[:4]).upper()
+        del buffer[: end + 2]
+        if verb in (b"EHLO", b"HELO"):
+            replies.append(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 0\r\n")
+        elif verb == b"DATA":
+            self.in_data = True
+            buffer[:0] = b"\r\n"  # an empty message ends right here: CRLF.CRLF all the same
+            replies.append(b"354 go ahead\r\n")
+        elif verb == b"QUIT":
+            replies.append(b"221 bye\r\n")
+        else:
+            replies.append(b"250 OK\r\n")
+        return True
+
+
+def serve_sink(ready: Any) -> None:
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(SinkProtocol, "127.0.0.1", 0))
+    assert isinstance(server, asyncio.Server)
+    ready.put(server.sockets[0].getsockname()[1])
+    loop.run_forever()
+
+
+def serve_aiosmtpd(ready: Any) -> None:
     """aiosmtpd on an ephemeral port: accepts every message and discards it."""
     from aiosmtpd.controller import Controller
 
@@ -81,10 +164,13 @@ def serve_smtp(ready: Any) -> None:
     threading.Event().wait()
 
 
-def start_smtp() -> tuple[multiprocessing.Process, int]:
+SERVERS = {"sink": serve_sink, "aiosmtpd": serve_aiosmtpd}
+
+
+def start_smtp(kind: str) -> tuple[multiprocessing.process.BaseProcess, int]:
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
-    process = context.Process(target=serve_smtp, args=(ready,), daemon=True)
+    process = context.Process(target=SERVERS[kind], args=(ready,), daemon=True)
     process.start()
     return process, int(ready.get(timeout=30))
 
@@ -190,52 +276,88 @@ def Database_table(name: str) -> Any:  # noqa: N802 (reads like the table it ret
 # --- the measured run (in a child process) -----------------------------------------------
 
 
-def measure(url: str, smtp_port: int, senders: int, data_dir: Path, limit: int) -> dict[str, Any]:
-    settings = Settings.from_env(
+def measure(url: str, ports: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
+    data_dir = Path(args.data_dir)
+    db = Database(url)
+    with db.session() as session:  # connect first: the server's CPU is counted from here
+        session.execute(select(1))
+    wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu(db)
+    built = DigestScheduler(
+        settings_for(url, data_dir, ports["sink"]), db, clock=FrozenClock(NOW), worker_id="bench"
+    ).run_due()
+    result: dict[str, Any] = {
+        "digests": built,
+        "build_s": time.perf_counter() - wall,
+        "build_cpu_s": time.process_time() - cpu,
+        "build_server_cpu_s": server_cpu(db) - server,
+        "rss_build_mb": peak_rss_mb(),
+    }
+    for kind, limit in (("aiosmtpd", args.aiosmtpd_limit), ("sink", 0)):
+        if limit < 0:
+            continue
+        settings = settings_for(url, data_dir, ports[kind])
+        bare_before = bare_loop(settings, db, ports[kind], args.bare_count)
+        wall, cpu = time.perf_counter(), time.process_time()
+        sent = send_all(settings, db, args.senders, limit)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        bare_after = bare_loop(settings, db, ports[kind], args.bare_count)
+        bare = max((bare_before, bare_after), key=lambda b: b["per_s"])
+        result[kind] = {
+            "sent": sent,
+            "send_s": wall,
+            "per_s": sent / wall if wall else 0.0,
+            "cpu_ms": 1000 * cpu / sent if sent else 0.0,
+            "bare_per_s": bare["per_s"],
+            "bare_cpu_ms": bare["cpu_ms"],
+            "email_bytes": bare["bytes"],
+        }
+        shared_smtp(settings).close()
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def server_cpu(db: Database) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving ``db`` (0 for SQLite, which runs
+    in this process)."""
+    name = db.engine.url.database
+    if db.dialect != "postgresql" or not name:
+        return 0.0
+    total = 0.0
+    for process in psutil.process_iter(["cmdline"]):
+        if name in (process.info["cmdline"] or [""])[0].split():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+def settings_for(url: str, data_dir: Path, port: int) -> Settings:
+    return Settings.from_env(
         {},
         data_dir=data_dir,
         database_url=url,
-        smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+        smtp_url=f"smtp://127.0.0.1:{port}",
         base_url="https://news.example",
     )
-    db = Database(url)
-    started = time.perf_counter()
-    built = DigestScheduler(settings, db, clock=FrozenClock(NOW), worker_id="bench").run_due()
-    build_seconds = time.perf_counter() - started
-    rss_after_build = peak_rss_mb()
-    started = time.perf_counter()
-    sent = send_all(settings, db, senders, limit)
-    send_seconds = time.perf_counter() - started
-    bare_rate, size = bare_loop(settings, db, smtp_port, min(sent, 5000))
-    shared_smtp(settings).close()
-    return {
-        "digests": built,
-        "sent": sent,
-        "build_s": build_seconds,
-        "send_s": send_seconds,
-        "bare_per_s": bare_rate,
-        "email_bytes": size,
-        "rss_build_mb": rss_after_build,
-        "peak_rss_mb": peak_rss_mb(),
-    }
 
 
 def send_all(settings: Settings, db: Database, senders: int, limit: int = 0) -> int:
-    """Every pending digest delivery (or the first ``limit``): claimed in batches, rendered,
-    handed over, marked sent."""
+    """Pending digest deliveries (every one, or the first ``limit``): taken in batches, their
+    messages read and rendered, handed over, marked sent."""
     lock = threading.Lock()
     cursor = {"after": 0, "claimed": 0}
 
     def next_batch() -> list[tuple[int, int, dict[str, Any]]]:
         with lock, db.session() as session:
-            if limit and cursor["claimed"] >= limit:
+            size = min(BATCH, limit - cursor["claimed"]) if limit else BATCH
+            if size <= 0:
                 return []
             rows = session.execute(
                 select(Delivery.id, Delivery.digest_id, Channel.config)
                 .join(Channel, Channel.id == Delivery.channel_id)
                 .where(Delivery.id > cursor["after"], Delivery.status == "pending")
                 .order_by(Delivery.id)
-                .limit(BATCH)
+                .limit(size)
             ).all()
             if rows:
                 cursor["after"] = rows[-1].id
@@ -258,11 +380,9 @@ def send_batch(
 ) -> int:
     connections = shared_smtp(settings)
     with db.session() as session:  # read the batch's digests, then let go of the database
-        messages = [
-            digest_message(session, digest_id, "email", settings) for _, digest_id, _ in batch
-        ]
-    for (_delivery, _digest, config), message in zip(batch, messages, strict=True):
-        EmailChannel(config["address"], settings, connections=connections).send(message)
+        messages = digest_messages(session, [digest for _, digest, _ in batch], "email", settings)
+    for _delivery, digest, config in batch:
+        EmailChannel(config["address"], settings, connections=connections).send(messages[digest])
     with db.session() as session:
         session.execute(
             update(Delivery)
@@ -272,17 +392,19 @@ def send_batch(
     return len(batch)
 
 
-def bare_loop(settings: Settings, db: Database, port: int, count: int) -> tuple[float, int]:
-    """Messages/second of a bare smtplib loop sending one composed digest over one connection."""
+def bare_loop(settings: Settings, db: Database, port: int, count: int) -> dict[str, float]:
+    """A bare smtplib loop sending one composed digest over one connection, ``count`` times:
+    emails per second and CPU milliseconds per email."""
     with db.session() as session:
-        message = digest_message(session, 1, "email", settings)
-    email = EmailChannel("reader1@example.com", settings).compose(message)
-    data = email.as_bytes(policy=email.policy.clone(linesep="\r\n"))
+        message = digest_messages(session, [1], "email", settings)[1]
+    data = EmailChannel("reader1@example.com", settings).compose(message).as_bytes()
+    options = ["BODY=8BITMIME"]  # as ours: both servers take 8BITMIME
     with smtplib.SMTP("127.0.0.1", port) as smtp:
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
-            smtp.sendmail("tidings@news.example", ["reader1@example.com"], data)
-        return count / (time.perf_counter() - started), len(data)
+            smtp.sendmail("tidings@news.example", ["reader1@example.com"], data, options)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"per_s": count / wall, "cpu_ms": 1000 * cpu / count, "bytes": len(data)}
 
 
 def peak_rss_mb() -> float:
@@ -297,10 +419,11 @@ def peak_rss_mb() -> float:
 # --- driving it --------------------------------------------------------------------------
 
 
-def run_size(readers: int, smtp_port: int, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="tidings-digests-") as tmp:
-        url = getattr(args, "database_url", "") or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        url = fresh_database(url, tmp)
+def run_size(readers: int, ports: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="tidings-digests-") as tmp,
+        fresh_database(getattr(args, "database_url", ""), Path(tmp)) as url,
+    ):
         started = time.perf_counter()
         seed(url, readers)
         seeded = time.perf_counter() - started
@@ -310,14 +433,16 @@ def run_size(readers: int, smtp_port: int, args: argparse.Namespace) -> dict[str
                 __file__,
                 "--child",
                 url,
-                "--port",
-                str(smtp_port),
+                "--ports",
+                json.dumps(ports),
                 "--senders",
                 str(getattr(args, "senders", 2)),
                 "--data-dir",
                 str(Path(tmp) / "data"),
-                "--send-limit",
-                str(getattr(args, "send_limit", 0)),
+                "--aiosmtpd-limit",
+                str(getattr(args, "aiosmtpd_limit", 2000)),
+                "--bare-count",
+                str(getattr(args, "bare_count", 2000)),
             ],
             check=True,
             capture_output=True,
@@ -328,34 +453,59 @@ def run_size(readers: int, smtp_port: int, args: argparse.Namespace) -> dict[str
         return result
 
 
-def fresh_database(url: str, tmp: str) -> str:
-    """SQLite: the file in ``tmp``.  PostgreSQL: the schema dropped and made again."""
-    if url.startswith("sqlite"):
-        return url
-    from tidings.store.models import Base
-
-    db = Database(url)
-    Base.metadata.drop_all(db.engine)
-    with db.engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    db.dispose()
-    return url
+@contextlib.contextmanager
+def fresh_database(server_url: str, tmp: Path) -> Iterator[str]:
+    """An empty database's URL: a SQLite file in ``tmp``, or a new PostgreSQL database made on
+    the server of ``server_url`` (dropped afterwards)."""
+    if not server_url:
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    admin_url = make_url(Settings(database_url=server_url).sqlalchemy_url)
+    name = f"tidings_digests_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def report(results: list[dict[str, Any]]) -> None:
-    print(
-        "| readers | digests | build s | send s | total s | emails/s | bare loop emails/s | ratio | email KB | peak RSS MB |"
-    )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("Build (every reader's digest, its notifications taken, its delivery and inbox entry):")
+    print("| readers | digests | build s | build CPU s | database server CPU s | peak RSS MB |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
-        rate = r["sent"] / r["send_s"] if r["send_s"] else 0.0
-        send = r["digests"] / rate if rate else 0.0
-        mark = "*" if r["sent"] < r["digests"] else ""
         print(
-            f"| {r['readers']:,} | {r['digests']:,} | {r['build_s']:.1f} | {send:.1f}{mark} | "
-            f"{r['build_s'] + send:.1f}{mark} | {rate:,.0f} | {r['bare_per_s']:,.0f} | {rate / r['bare_per_s']:.2f} | "
-            f"{r['email_bytes'] / 1024:.1f} | {r['peak_rss_mb']:.0f} |"
+            f"| {r['readers']:,} | {r['digests']:,} | {r['build_s']:.1f} | "
+            f"{r['build_cpu_s']:.1f} | {r.get('build_server_cpu_s', 0):.1f} | "
+            f"{r['peak_rss_mb']:.0f} |"
         )
+    print()
+    print("Send (ours: messages read, rendered, composed, handed over; bare: smtplib loop):")
+    print(
+        "| readers | receiver | sent | ours emails/s | bare emails/s | ratio | "
+        "ours CPU ms/email | bare CPU ms/email | email KB |"
+    )
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        for kind in ("sink", "aiosmtpd"):
+            if kind in r:
+                k = r[kind]
+                print(
+                    f"| {r['readers']:,} | {kind} | {k['sent']:,} | {k['per_s']:,.0f} | "
+                    f"{k['bare_per_s']:,.0f} | {k['per_s'] / k['bare_per_s']:.2f} | "
+                    f"{k['cpu_ms']:.2f} | {k['bare_cpu_ms']:.2f} | {k['email_bytes'] / 1024:.1f} |"
+                )
+    print()
+    print("Built and handed to SMTP (build + every digest at our rate into the sink):")
+    for r in results:
+        if "sink" in r and r["sink"]["per_s"]:
+            total = r["build_s"] + r["digests"] / r["sink"]["per_s"]
+            note = "" if r["sink"]["sent"] == r["digests"] else f", rate of {r['sink']['sent']:,}"
+            print(f"  {r['readers']:,} readers: {total:.1f} s{note} (target <= 60 s for 100,000)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -365,16 +515,17 @@ def run(args: argparse.Namespace) -> None:
         or getattr(args, "sizes", None)
         or [10_000, 50_000, 100_000]
     )
-    process, port = start_smtp()
+    servers = {kind: start_smtp(kind) for kind in SERVERS}
     try:
         results = []
         for readers in sizes:
-            result = run_size(int(readers), port, args)
+            result = run_size(int(readers), {k: port for k, (_, port) in servers.items()}, args)
             print(json.dumps(result), file=sys.stderr, flush=True)
             results.append(result)
         report(results)
     finally:
-        process.kill()
+        for process, _ in servers.values():
+            process.kill()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -383,13 +534,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--senders", type=int, default=2)
     parser.add_argument(
-        "--send-limit",
+        "--aiosmtpd-limit",
         type=int,
-        default=0,
-        help="send only the first N digests of each size (the rate is extrapolated, marked *)",
+        default=2000,
+        help="digests sent to aiosmtpd (the rest go to the sink); -1: none",
     )
+    parser.add_argument("--bare-count", type=int, default=2000, help="emails per bare loop")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--ports", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", default="", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -397,11 +549,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.child:
-        print(
-            json.dumps(
-                measure(args.child, args.port, args.senders, Path(args.data_dir), args.send_limit)
-            )
-        )
+        print(json.dumps(measure(args.child, json.loads(args.ports), args)))
         return
     run(args)
 
