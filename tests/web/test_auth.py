@@ -263,3 +263,40 @@ def test_password_change_needs_the_current_one(alice: Reader) -> None:
 def test_bad_authorization_is_401(anonymous: TestClient, header: str) -> None:
     reply = anonymous.get("/api/v1/alerts", headers={"Authorization": header})
     assert reply.status_code == 401 and reply.json()["error"]
+
+
+def test_token_last_use_recorded_when_stale_not_on_every_request(
+    app: FastAPI, alice: Reader, clock: FrozenClock
+) -> None:
+    from tidings.clock import naive_utc
+    from tidings.store.models import ApiToken
+    from tidings.web.security import TOKEN_TOUCH_EVERY
+
+    def last_used() -> object:
+        with app.state.web.db.session() as session:
+            row = session.get(ApiToken, alice_token_id)
+            assert row is not None
+            return row.last_used_at
+
+    client = alice.client()
+    listed = client.get("/api/v1/tokens").json()
+    alice_token_id = next(t["id"] for t in listed if t["name"] == "tests")
+    first = naive_utc(clock())
+    assert last_used() == first  # never used before: recorded on the first request
+    clock.advance(seconds=int(TOKEN_TOUCH_EVERY.total_seconds()) - 1)
+    assert client.get("/api/v1/alerts").status_code == 200
+    assert last_used() == first  # still fresh: no write
+    clock.advance(seconds=2)
+    assert client.get("/api/v1/alerts").status_code == 200
+    assert last_used() == naive_utc(clock())  # stale: noted again
+
+
+def test_token_of_a_deleted_user_is_refused(app: FastAPI, alice: Reader) -> None:
+    from tidings.store.models import User
+
+    client = alice.client()
+    assert client.get("/api/v1/alerts").status_code == 200
+    with app.state.web.db.session() as session:
+        session.delete(session.get(User, alice.id))
+    reply = client.get("/api/v1/alerts")
+    assert reply.status_code == 401 and reply.json()["error"] == "unauthorized"

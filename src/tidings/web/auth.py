@@ -114,10 +114,10 @@ AdminDep = Annotated[Caller, Depends(admin)]
 
 def _token_caller(web: Web, token: str) -> Caller:
     with web.db.session() as session:
-        user = security.api_token_user(session, token, web.clock())
-        if user is None:
+        owner = security.api_token_user(session, token, web.clock())
+        if owner is None:
             raise ApiError(401, "this API token is not valid (revoked?)", error="unauthorized")
-        return Caller(user.id, user.is_admin, "token")
+        return Caller(owner.user_id, owner.is_admin, "token")
 
 
 def _session_caller(web: Web, cookie: str) -> Caller:

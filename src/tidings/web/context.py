@@ -38,7 +38,9 @@ class Web:
         return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def current_web(request: Request) -> Web:
+async def current_web(request: Request) -> Web:
+    """The app's ``Web``.  ``async`` although it awaits nothing: FastAPI runs a sync dependency
+    in the thread pool, a hand-off per request for a lookup that does no I/O."""
     web: Web = request.app.state.web
     return web
 
