@@ -46,6 +46,7 @@ def test_email_is_multipart_plain_and_html_with_one_click_unsubscribe(
     plain, html = parts(email)
     assert message.title in plain and message.url in plain and message.snippet in plain
     assert "Also reported by 2 other sources." in plain and "assad kim" in plain
+    assert plain.replace("\r\n", "\n").rstrip().endswith(f"alerts\nUnsubscribe: {UNSUBSCRIBE}")
     assert "<mark>Assad</mark>" in html and f'href="{message.url}"' in html
     assert f'href="{UNSUBSCRIBE}"' in html
 
