@@ -179,6 +179,23 @@ def test_a_new_notification_reaches_the_open_stream_with_the_unread_count(
     assert event.id == str(newest["id"])
 
 
+def test_a_digest_inbox_entry_reaches_the_open_stream(
+    app: FastAPI, alice: Reader, server: str
+) -> None:
+    from tidings.delivery.digests import DigestScheduler
+
+    reply = alice.client().post("/api/v1/alerts", json={"query": "assad", "mode": "daily"})
+    assert reply.status_code == 201, reply.text
+    Newsdesk(app).arrive()  # collected for the digest (and in the inbox)
+    web = app.state.web
+    with signed_in_browser(server, alice) as browser, listening(browser) as stream:
+        assert stream.opening.data == {"unread_count": 1}  # type: ignore[attr-defined]
+        report = DigestScheduler(web.settings, web.db, clock=web.clock).send_now([alice.id])
+        assert report.built == 1
+        event = stream.expect("notification")
+    assert event.data["kind"] == "digest" and event.data["unread_count"] == 2
+
+
 def test_reader_b_never_sees_reader_a_notifications(
     app: FastAPI, alice: Reader, bob: Reader, server: str
 ) -> None:

@@ -74,6 +74,7 @@ from sqlalchemy.orm import Session
 from tidings.clock import Clock, as_utc, naive_utc, utcnow
 from tidings.config import Settings
 from tidings.delivery.message import DigestSection, DigestStory, Message
+from tidings.delivery.notify import inbox_changed
 from tidings.delivery.timing import (
     DIGEST_MODES,
     DigestMode,
@@ -495,6 +496,7 @@ def write_inbox_entries(session: Session, digests: list[Counted], now: datetime)
     columns = ["user_id", "kind", "title", "snippet", "alert_ids", "terms", "also_reported_by"]
     columns += ["mode", "route", "digest_id", "created_at"]
     session.connection().execute(insert(_notifications).from_select(columns, entries))
+    inbox_changed(session, {digest.reader_id for digest in digests})  # live inboxes, at commit
 
 
 def write_deliveries(session: Session, digest_ids: list[int], now: datetime) -> None:
