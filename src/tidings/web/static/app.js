@@ -123,7 +123,12 @@
     if (!selector) return Promise.resolve(true);
     var dialog = document.querySelector(selector);
     return new Promise(function (resolve) {
+      // returnValue outlives a closing: an Escape after an earlier "confirm" would go ahead.
+      dialog.returnValue = "";
       dialog.addEventListener("close", function onClose() {
+        // A close event is dispatched after the closing; one from the previous opening can
+        // arrive once the dialog is open again (Escape, then at once the button again).
+        if (dialog.open) return;
         dialog.removeEventListener("close", onClose);
         resolve(dialog.returnValue === "confirm");
       });
