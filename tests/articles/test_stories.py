@@ -37,6 +37,26 @@ def text(name: str) -> str:
     return (STORIES / f"{name}.txt").read_text(encoding="utf-8")
 
 
+def assign(
+    index: StoryIndex, session: Session, article: Article, signature: bytes | None = None
+) -> int:
+    """One article at a time, the way the batch path does it: the article's MinHash, its story
+    (``place``, unless it has one), the article written (a new one once, story included), and
+    the index told at once (the worker tells it only after the commit)."""
+    minhash = (
+        minhash_from_bytes(signature) if signature
+        else text_minhash(article.text or article.title or "")
+    )
+    article.minhash = minhash_bytes(minhash) if minhash is not None else None
+    if article.story_id is None:
+        [article.story_id] = index.place(session, [(minhash, article.title or "")])
+    if article.id is None:
+        session.add(article)
+        session.flush()
+    index.add(article.id, article.story_id, minhash, article.fetched_at)
+    return article.story_id
+
+
 def similarity(a: str, b: str) -> float:
     first, second = text_minhash(text(a)), text_minhash(text(b))
     assert first is not None and second is not None
@@ -92,17 +112,20 @@ def store(session: Session, url: str, name: str, *, fetched_at: datetime = NOW) 
 def test_outlets_running_one_agency_story_share_a_story(db: Database) -> None:
     index = StoryIndex(clock=FrozenClock(NOW))
     with db.session() as session:
-        agency = index.assign(
-            session, store(session, "https://agency.example/assad", "assad_kim_agency")
+        agency = assign(
+            index, session, store(session, "https://agency.example/assad", "assad_kim_agency")
         )
-        light = index.assign(
-            session, store(session, "https://www.gazette.example/w/assad", "assad_kim_outlet_light")
+        light = assign(
+            index, session,
+            store(session, "https://www.gazette.example/w/assad", "assad_kim_outlet_light")
         )
-        rewrite = index.assign(
-            session, store(session, "https://daily.example/assad", "assad_kim_outlet_rewrite")
+        rewrite = assign(
+            index, session,
+            store(session, "https://daily.example/assad", "assad_kim_outlet_rewrite")
         )
-        other = index.assign(
-            session, store(session, "https://agency.example/un", "un_report_chemical_weapons")
+        other = assign(
+            index, session,
+            store(session, "https://agency.example/un", "un_report_chemical_weapons")
         )
     assert agency == light == rewrite != other
     with db.session() as session:
@@ -122,12 +145,12 @@ def test_an_article_updated_in_place_keeps_its_story(db: Database) -> None:
     index = StoryIndex(clock=FrozenClock(NOW))
     with db.session() as session:
         article = store(session, "https://agency.example/assad", "assad_kim_agency")
-        story_id = index.assign(session, article)
+        story_id = assign(index, session, article)
     with db.session() as session:
         again = session.get(Article, article.id)
         assert again is not None
         again.text = text("trump_kim_summit")  # rewritten completely, still the same article
-        assert index.assign(session, again) == story_id
+        assert assign(index, session, again) == story_id
     with db.session() as session:
         story = session.get(Story, story_id)
         assert story is not None and story.article_count == 1
@@ -138,48 +161,49 @@ def test_workers_see_each_others_articles_before_assigning(db: Database) -> None
     first, second = StoryIndex(clock=FrozenClock(NOW)), StoryIndex(clock=FrozenClock(NOW))
     with db.session() as session:
         second.refresh(session)  # the second worker started before the agency story arrived
-        story = first.assign(
-            session, store(session, "https://agency.example/a", "assad_kim_agency")
+        story = assign(
+            first, session, store(session, "https://agency.example/a", "assad_kim_agency")
         )
     with db.session() as session:
         copy = store(session, "https://gazette.example/a", "assad_kim_outlet_light")
-        assert second.assign(session, copy) == story
+        assert assign(second, session, copy) == story
     assert len(first) == 1 and len(second) == 2
 
 
 def test_index_is_rebuilt_at_start_from_stored_minhashes(db: Database) -> None:
     with db.session() as session:
-        story = StoryIndex(clock=FrozenClock(NOW)).assign(
-            session, store(session, "https://agency.example/a", "assad_kim_agency")
+        story = assign(
+            StoryIndex(clock=FrozenClock(NOW)), session,
+            store(session, "https://agency.example/a", "assad_kim_agency")
         )
     restarted = StoryIndex(clock=FrozenClock(NOW))
     with db.session() as session:
         copy = store(session, "https://gazette.example/a", "assad_kim_outlet_rewrite")
-        assert restarted.assign(session, copy) == story
+        assert assign(restarted, session, copy) == story
 
 
 def test_articles_older_than_the_window_start_new_stories(db: Database) -> None:
     clock = FrozenClock(NOW)
     index = StoryIndex(clock=clock)
     with db.session() as session:
-        old = index.assign(session, store(session, "https://agency.example/a", "assad_kim_agency"))
+        old = assign(index, session, store(session, "https://agency.example/a", "assad_kim_agency"))
     clock.advance(days=8)
     with db.session() as session:
         copy = store(
             session, "https://gazette.example/a", "assad_kim_outlet_light", fetched_at=clock.now
         )
-        assert index.assign(session, copy) != old
+        assert assign(index, session, copy) != old
     assert len(index) == 1
 
 
 def test_a_story_lost_to_a_rollback_is_not_joined(db: Database) -> None:
     index = StoryIndex(clock=FrozenClock(NOW))
     with pytest.raises(RuntimeError), db.session() as session:
-        index.assign(session, store(session, "https://agency.example/a", "assad_kim_agency"))
+        assign(index, session, store(session, "https://agency.example/a", "assad_kim_agency"))
         raise RuntimeError("the worker's transaction fails after assigning")
     with db.session() as session:
         copy = store(session, "https://gazette.example/a", "assad_kim_outlet_light")
-        story_id = index.assign(session, copy)
+        story_id = assign(index, session, copy)
     with db.session() as session:
         story = session.get(Story, story_id)
         assert story is not None and story.article_count == 1
@@ -210,7 +234,7 @@ def test_a_cold_start_loads_every_recent_article_in_batches(db: Database) -> Non
     with db.session() as session:
         index.refresh(session)
         copy = store(session, "https://gazette.example/a", "assad_kim_outlet_light")
-        assert index.assign(session, copy) == story.id
+        assert assign(index, session, copy) == story.id
     assert len(index) == 1201
 
 
@@ -219,11 +243,13 @@ def test_story_sources_are_one_name_per_site(db: Database) -> None:
     with db.session() as session:
         first = store(session, "https://www.oneindia.com/a", "assad_kim_agency")
         first.sitename = "Oneindia"
-        story = index.assign(session, first)
-        index.assign(
-            session, store(session, "https://oneindia.com/amp/a", "assad_kim_outlet_light")
+        story = assign(index, session, first)
+        assign(
+            index, session, store(session, "https://oneindia.com/amp/a", "assad_kim_outlet_light")
         )
-        index.assign(session, store(session, "https://daily.example/a", "assad_kim_outlet_rewrite"))
+        assign(
+            index, session, store(session, "https://daily.example/a", "assad_kim_outlet_rewrite")
+        )
         assert story_sources(session, story) == ["Oneindia", "daily.example"]
 
 
@@ -231,7 +257,7 @@ def test_a_row_committed_out_of_id_order_is_found_by_the_tail_rescan(db: Databas
     index = StoryIndex(clock=FrozenClock(NOW))
     with db.session() as session:
         late = store(session, "https://late.example/un", "un_report_chemical_weapons")
-        index.assign(session, store(session, "https://agency.example/a", "assad_kim_agency"))
+        assign(index, session, store(session, "https://agency.example/a", "assad_kim_agency"))
     # Another worker finishes the lower-id article only now.
     minhash = text_minhash(text("un_report_chemical_weapons"))
     assert minhash is not None
@@ -248,7 +274,7 @@ def test_a_row_committed_out_of_id_order_is_found_by_the_tail_rescan(db: Databas
             index.refresh(session)
         assert late.id not in index.entries
         copy = store(session, "https://copy.example/un", "un_report_chemical_weapons")
-        assert index.assign(session, copy) == story.id
+        assert assign(index, session, copy) == story.id
 
 
 def hashed(name: str) -> tuple[LeanMinHash | None, str]:
@@ -273,7 +299,9 @@ def test_near_duplicates_in_one_batch_share_a_story_before_either_is_in_the_inde
 def test_a_batch_joins_stories_already_stored(db: Database) -> None:
     index = StoryIndex(clock=FrozenClock(NOW))
     with db.session() as session:
-        story = index.assign(session, store(session, "https://agency.example/a", "assad_kim_agency"))
+        story = assign(
+            index, session, store(session, "https://agency.example/a", "assad_kim_agency")
+        )
     with db.session() as session:
         placed = index.place(
             session, [hashed("assad_kim_outlet_light"), hashed("assad_kim_outlet_rewrite")]

@@ -122,28 +122,6 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def assign(self, session: Session, article: Article, signature: bytes | None = None) -> int:
-        """The story of ``article``: its own if it has one, else a near-duplicate's, else new.
-
-        Sets the article's MinHash — ``signature`` when the caller computed it already, else
-        computed here — written with the article at the next flush (a new article, one without
-        an id, is added to the session and flushed here, after its story is known), and puts
-        the article in the index at once.  (The pipeline stores batches: ``place``, then
-        ``add`` after the commit.)
-        """
-        minhash = (
-            minhash_from_bytes(signature) if signature
-            else text_minhash(article.text or article.title or "")
-        )
-        article.minhash = minhash_bytes(minhash) if minhash is not None else None
-        if article.story_id is None:
-            [article.story_id] = self.place(session, [(minhash, article.title or "")])
-        if article.id is None:  # a new article is written once, story and MinHash included
-            session.add(article)
-            session.flush()
-        self.add(article.id, article.story_id, minhash, article.fetched_at)
-        return article.story_id
-
     def place(
         self, session: Session, articles: Sequence[tuple[LeanMinHash | None, str]]
     ) -> list[int]:
