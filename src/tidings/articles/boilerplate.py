@@ -39,6 +39,7 @@ from functools import cache
 from typing import cast
 
 from sqlalchemy import Connection, Executable, Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tidings.store.models import BoilerplateBlock, Source
@@ -155,18 +156,9 @@ def _add_pages(connection: Connection, source_id: int, added: dict[str, int]) ->
 def _add_pages_statement(dialect: str) -> Executable:
     """INSERT … ON CONFLICT DO UPDATE pages = pages + excluded.pages, in the dialect; built
     once and run with a list of rows (executemany), so SQLAlchemy compiles it once."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        pg = pg_insert(_BLOCKS)
-        return pg.on_conflict_do_update(
-            index_elements=_CONFLICT, set_={"pages": _BLOCKS.c.pages + pg.excluded.pages}
-        )
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    lite = sqlite_insert(_BLOCKS)
-    return lite.on_conflict_do_update(
-        index_elements=_CONFLICT, set_={"pages": _BLOCKS.c.pages + lite.excluded.pages}
+    upsert = postgresql.insert(_BLOCKS) if dialect == "postgresql" else sqlite.insert(_BLOCKS)
+    return upsert.on_conflict_do_update(
+        index_elements=_CONFLICT, set_={"pages": _BLOCKS.c.pages + upsert.excluded.pages}
     )
 
 
