@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from tests.articles.test_boilerplate import add_source
 from tests.articles.test_stories import text
 from tidings.articles.extract import ExtractedArticle
 from tidings.articles.store import StoredArticle, store_articles
 from tidings.articles.stories import StoryIndex, text_signature
 from tidings.clock import FrozenClock
 from tidings.store.db import Database
-from tidings.store.models import Article, Source, Story
+from tidings.store.models import Article, Story
 
 NOW = datetime(2018, 6, 4, 12, 0, tzinfo=UTC)
 
@@ -26,14 +27,6 @@ def extracted(url: str, name: str, *, title: str | None = None) -> ExtractedArti
         sitename=None, language="en", text=body, canonical_url=url,
         signature=text_signature(body),
     )
-
-
-def add_source(db: Database, url: str) -> int:
-    with db.session() as session:
-        source = Source(url=url, kind="feed", next_check_at=NOW, created_at=NOW)
-        session.add(source)
-        session.flush()
-        return source.id
 
 
 def store(
