@@ -107,23 +107,21 @@ class Extractor:
         future: Future[ExtractedArticle] = Future()
         with self._lock:
             self._pending[future] = (time.monotonic() + self.timeout, url)
-
-        def done(result: ExtractedArticle) -> None:
-            with self._lock:
-                self._pending.pop(future, None)
-            with contextlib.suppress(InvalidStateError):  # the watchdog gave up on it first
-                future.set_result(result)
-
-        def failed(error: BaseException) -> None:
-            with self._lock:
-                self._pending.pop(future, None)
-            with contextlib.suppress(InvalidStateError):
-                future.set_exception(error)
-
         self._get_pool().apply_async(
-            self.function, (body, url), callback=done, error_callback=failed
+            self.function, (body, url),
+            callback=lambda result: self._answer(future, future.set_result, result),
+            error_callback=lambda error: self._answer(future, future.set_exception, error),
         )
         return future
+
+    def _answer(
+        self, future: Future[ExtractedArticle], answer: Callable[[Any], None], value: Any
+    ) -> None:
+        """Settle a page's ``Future`` (the pool's answer, or the watchdog's), once."""
+        with self._lock:
+            self._pending.pop(future, None)
+        with contextlib.suppress(InvalidStateError):  # the other one answered first
+            answer(value)
 
     def _watch(self) -> None:
         """Fail pages whose extraction is overdue (or lost with its process)."""
@@ -131,16 +129,13 @@ class Extractor:
             now = time.monotonic()
             with self._lock:
                 overdue = [(f, url) for f, (deadline, url) in self._pending.items() if deadline <= now]
-                for future, _url in overdue:
-                    del self._pending[future]
             for future, url in overdue:
                 error = ExtractionError(
                     f"extraction of {url} did not finish in {self.timeout:g} s "
                     "(or its extraction process died); it will be tried again"
                 )
                 error.permanent = False  # type: ignore[attr-defined]
-                with contextlib.suppress(InvalidStateError):  # answered meanwhile after all
-                    future.set_exception(error)
+                self._answer(future, future.set_exception, error)
 
     def _get_pool(self) -> Pool:
         with self._lock:
