@@ -102,11 +102,8 @@ class Ingest:
         self.stories, self.after_store = stories, after_store
         self._slots = threading.BoundedSemaphore(extract_slots)
         self._batches: Batches[PageJob] = Batches(most=MOST_PER_BATCH, linger=LINGER)
-        # Held from story assignment to the index update after the commit: a story that
-        # another transaction created but has not committed cannot be joined yet.  Only the
-        # storing thread stores, so it is never waited for today; it keeps that rule if
-        # another thread ever stores through this index.
-        self.story_lock = threading.RLock()
+        # The story index is only ever used by the storing thread (placing a batch in its
+        # transaction, learning it after the commit), so it needs no lock.
         self._storer = threading.Thread(target=self._store_batches, name="store", daemon=True)
         self._storer.start()
 
@@ -189,10 +186,9 @@ class Ingest:
         put the articles in the story index and resolve the jobs."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self.story_lock:
-                    stored = self._store_in_one_transaction(jobs)
-                    for item in stored.values():
-                        item.index(self.stories)
+                stored = self._store_in_one_transaction(jobs)
+                for item in stored.values():
+                    item.index(self.stories)
                 break
             except IntegrityError:
                 if attempt == ATTEMPTS:
