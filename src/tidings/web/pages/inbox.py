@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -28,6 +28,7 @@ from tidings.web.auth import Caller
 from tidings.web.context import WebDep
 from tidings.web.errors import ApiError
 from tidings.web.pages import PageCaller, PageNotFound, PageReader, render
+from tidings.web.pages.reader import reader_zone
 from tidings.web.routes.inbox import in_inbox, list_notifications, record_click
 from tidings.web.schemas import MAX_ID, NotificationOut
 
@@ -62,7 +63,7 @@ def inbox(
     )
     with web.db.session() as session:
         user = session.get(User, me.user_id)
-        zone = _zone(user.timezone if user else "UTC")
+        zone = reader_zone(user) if user else ZoneInfo("UTC")
         names = alert_names(session, _readers_alert_ids(session, me.user_id))
         newest = session.scalar(select(func.max(Notification.id)).where(in_inbox(me.user_id)))
     items = [_item(n, names, zone) for n in page.items]
@@ -110,13 +111,6 @@ def _id(text: str | None) -> int | None:
         return None
     value = int(text)
     return value if 1 <= value <= MAX_ID else None
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _readers_alert_ids(session: Session, user_id: int) -> list[int]:

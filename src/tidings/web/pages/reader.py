@@ -30,8 +30,9 @@ from tidings.accounts import (
 )
 from tidings.articles.stories import story_sources
 from tidings.clock import as_utc
+from tidings.delivery.outbox import alert_names
 from tidings.delivery.timing import WEEKDAYS, load_zone
-from tidings.store.models import Alert, Channel, Notification, Topic, User
+from tidings.store.models import Alert, Channel, Notification, User
 from tidings.web.context import WebDep
 from tidings.web.pages import PageNotFound, PageReader, render
 from tidings.web.routes.alerts import feed_url
@@ -135,7 +136,7 @@ def latest_stories(session: Session, user: User) -> list[StoryView]:
             .limit(HOME_STORIES)
         )
     )
-    labels = matched_labels(session, [i for n in rows for i in (n.alert_ids or [])])
+    labels = alert_names(session, [i for n in rows for i in (n.alert_ids or [])])
     zone = reader_zone(user)
     return [story_view(session, n, labels, zone) for n in rows]
 
@@ -173,18 +174,6 @@ def other_sources(session: Session, n: Notification) -> list[str]:
     if n.source in names:
         names.remove(n.source)
     return names
-
-
-def matched_labels(session: Session, alert_ids: list[int]) -> dict[int, str]:
-    """What each alert is called on the page: the reader's query, or the topic's name."""
-    if not alert_ids:
-        return {}
-    rows = session.execute(
-        select(Alert.id, Alert.query, Topic.name)
-        .outerjoin(Topic, Topic.id == Alert.topic_id)
-        .where(Alert.id.in_(set(alert_ids)))
-    )
-    return {alert_id: topic or query for alert_id, query, topic in rows}
 
 
 def reader_zone(user: User) -> ZoneInfo:
