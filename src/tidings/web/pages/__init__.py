@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 from tidings.store.models import User
 from tidings.web import security
 from tidings.web.auth import SESSION_COOKIE
-from tidings.web.context import Web, WebDep
+from tidings.web.context import WebDep
+from tidings.web.routes.inbox import unread_count
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -54,12 +55,14 @@ class PageNotFound(Exception):
 
 @dataclass(frozen=True)
 class PageCaller:
-    """The signed-in reader of a page and the CSRF token the page's scripts send."""
+    """The signed-in reader of a page, the CSRF token the page's scripts send and the unread
+    count for the layout's badge (read in the same session as the sign-in)."""
 
     user_id: int
     email: str
     is_admin: bool
     csrf: str
+    unread: int
 
     def user(self, session: Session) -> User:
         user = session.get(User, self.user_id)
@@ -75,7 +78,8 @@ def page_reader(request: Request, web: WebDep) -> PageCaller:
             user = security.session_user(session, cookie, web.clock())
             if user is not None:
                 csrf = security.csrf_token(web.session_secret, cookie)
-                return PageCaller(user.id, user.email, user.is_admin, csrf)
+                unread = unread_count(session, user.id)
+                return PageCaller(user.id, user.email, user.is_admin, csrf, unread)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raise LoginRequired(target)
 
@@ -107,18 +111,11 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """``template`` inside the layout, with ``me``, ``csrf``, ``unread`` and ``title``."""
-    web: Web = request.app.state.web
-    unread = 0
-    if me is not None:
-        from tidings.web.routes.inbox import unread_count
-
-        with web.db.session() as session:
-            unread = unread_count(session, me.user_id)
     context.setdefault("title", "Tidings")
     return TEMPLATES.TemplateResponse(
         request,
         template,
-        {"me": me, "csrf": me.csrf if me else "", "unread": unread, **context},
+        {"me": me, "csrf": me.csrf if me else "", "unread": me.unread if me else 0, **context},
         status_code=status_code,
         headers={"Cache-Control": "no-store"},
     )
