@@ -420,7 +420,6 @@ class Counted:
 
     id: int
     reader_id: int
-    mode: str
     count: int
 
 
@@ -439,7 +438,7 @@ def count_taken(session: Session, digest_ids: list[int]) -> list[Counted]:
         update(_digests)
         .where(in_ids(session, d.id, digest_ids))
         .values(notification_count=taken, sent=taken > 0)
-        .returning(d.id, d.user_id, d.mode, d.notification_count)
+        .returning(d.id, d.user_id, d.notification_count)
     )
     return [Counted(*row) for row in session.connection().execute(statement)]
 
@@ -685,7 +684,7 @@ def unsubscribe_secret(settings: Settings) -> bytes:
 
 def unsubscribe_token(settings: Settings, user_id: int, purpose: str = "digest") -> str:
     """``{user}.{purpose}.{HMAC}``: names the reader and what to stop, and cannot be forged."""
-    return f"{user_id}.{purpose}.{_mac(unsubscribe_secret(settings), user_id, purpose)}"
+    return _token(unsubscribe_secret(settings), user_id, purpose)
 
 
 def unsubscribe_url(settings: Settings, user_id: int, purpose: str = "digest") -> str:
@@ -700,7 +699,7 @@ class UnsubscribeLinks:
         self.secret = unsubscribe_secret(settings)
 
     def url(self, user_id: int, purpose: str = "digest") -> str:
-        return f"{self.base}{user_id}.{purpose}.{_mac(self.secret, user_id, purpose)}"
+        return self.base + _token(self.secret, user_id, purpose)
 
 
 def verify_unsubscribe_token(token: str, settings: Settings, purpose: str = "digest") -> int | None:
@@ -711,6 +710,10 @@ def verify_unsubscribe_token(token: str, settings: Settings, purpose: str = "dig
         return None
     expected = _mac(unsubscribe_secret(settings), int(user), purpose)
     return int(user) if hmac.compare_digest(mac, expected) else None
+
+
+def _token(secret: bytes, user_id: int, purpose: str) -> str:
+    return f"{user_id}.{purpose}.{_mac(secret, user_id, purpose)}"
 
 
 def _mac(secret: bytes, user_id: int, purpose: str) -> str:
