@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from tests.servers import free_port, up
 from tests.test_worker_processes import wait_for
 from tidings.accounts import find_user, remove_alert, user_alerts, verify_password
 from tidings.cli import main
@@ -103,31 +104,6 @@ def test_demo_stops_before_printing_a_url_another_server_answers(tmp_path: Path)
     assert "open http" not in result.output and not (tmp_path / "data").exists()
 
 
-def _free_port(count: int = 1) -> int:
-    """A port such that it and the ``count - 1`` after it are free now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port + count > 65535:
-            continue
-        try:
-            for offset in range(count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port + offset))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no free ports")
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _demo_env() -> dict[str, str]:
     env = {**os.environ, "COLUMNS": "250", "TIDINGS_EXTRACT_PROCESSES": "1"}
     for name in ("TIDINGS_DATABASE_URL", "TIDINGS_BASE_URL", "TIDINGS_DATA_DIR"):
@@ -138,7 +114,7 @@ def _demo_env() -> dict[str, str]:
 @pytest.mark.slow
 def test_make_demo_serves_the_reader_quick_alerts_live_and_runs_again(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    site_port = _free_port(2)
+    site_port = free_port(2)
     demo = [sys.executable, "-m", "tidings", "demo", "--data-dir", str(data),
             "--site-port", str(site_port)]
 
@@ -155,14 +131,14 @@ def test_make_demo_serves_the_reader_quick_alerts_live_and_runs_again(tmp_path: 
     assert (data / "tidings.db").exists()
 
     # Then the real thing, on the same data dir: web app, worker and a site publishing each second.
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "demo.out"
     with log.open("w") as out:
         proc = subprocess.Popen([*demo, "--port", str(port), "--every", "1"], env=_demo_env(),
                                 stdout=out, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        wait_for(lambda: _up(f"{base}/healthz"), 60, "the demo's web app to answer")
+        wait_for(lambda: up(f"{base}/healthz"), 60, "the demo's web app to answer")
         reader = httpx.Client(base_url=base, timeout=10)
         login = reader.post("/api/v1/auth/login",
                             json={"email": READER_EMAIL, "password": READER_PASSWORD})

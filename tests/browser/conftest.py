@@ -28,17 +28,15 @@ import os
 import random
 import re
 import shutil
-import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import (
     Browser,
@@ -52,6 +50,7 @@ from sqlalchemy import update
 
 from tests.newsroom import Feed, NewsArticle, Newsroom, paragraphs
 from tests.pushreceiver import PushReceiver, Subscription, running_push_receiver
+from tests.servers import listening_socket, serving, url_of
 from tidings.accounts import create_user
 from tidings.cli.sources import add_source
 from tidings.clock import naive_utc, utcnow
@@ -206,34 +205,6 @@ class Site:
         return self.push.subscribe(application_server_key=self.vapid_public_key)
 
 
-def listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)  # requests queue here until uvicorn's loop takes them: no start-up race
-    return sock
-
-
-@contextmanager
-def serving(app: FastAPI, sock: socket.socket) -> Iterator[None]:
-    """``app`` under uvicorn in a thread, on the already listening ``sock``."""
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, ws="none", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
-
-
 @pytest.fixture
 def site(settings: Settings, db: Database, extractor: Extractor) -> Iterator[Site]:
     """The app on a real port, its database (SQLite file / PostgreSQL) holding the news
@@ -260,7 +231,7 @@ def site(settings: Settings, db: Database, extractor: Extractor) -> Iterator[Sit
         stack.enter_context(news.room.serve())
         push = stack.enter_context(running_push_receiver())
         sock = listening_socket()
-        origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        origin = url_of(sock)
         live = dataclasses.replace(settings, base_url=origin, fetch_timeout=5.0)
         with db.session() as session:
             source, _ = add_source(session, news.room.base_url + CoastNews.FEED, kind="feed")
@@ -271,7 +242,9 @@ def site(settings: Settings, db: Database, extractor: Extractor) -> Iterator[Sit
         site = Site(origin, live, db, app, worker, news, push, source_id)
         [report] = site.check_now()
         assert report.new_articles == 3, report
-        stack.enter_context(serving(app, sock))
+        stack.enter_context(
+            serving(app, sock, access_log=False, ws="none", timeout_graceful_shutdown=2)
+        )
         yield site
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.newsroom import Newsroom
+from tests.servers import free_port, up
 from tests.test_worker_processes import wait_for
 from tidings.cli import main
 from tidings.config import Settings
@@ -55,12 +55,6 @@ def test_tokens_create_list_revoke(tmp_path: Path) -> None:
     assert failed.exit_code != 0 and "nobody@example.com" in failed.output
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(tmp_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     env = dict(os.environ)
@@ -84,13 +78,6 @@ def serving(tmp_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def up(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -24,11 +23,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from tests.servers import served
 from tests.test_worker_processes import wait_for
 from tests.web.conftest import PASSWORD, Reader, add_reader
 from tests.web.news import Newsdesk
@@ -48,26 +47,6 @@ PUTIN_TEXT = "Russian President Vladimir Putin arrived in Pyongyang on Tuesday f
 
 
 # -- a real server and a real stream ------------------------------------------------------------
-
-
-@contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """The app under uvicorn (with its lifespan) on an ephemeral port of 127.0.0.1; its URL.
-    Leaving it stops the server, and with it the app's inbox hub and its thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)  # connections wait in the backlog until uvicorn accepts them
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-    assert not thread.is_alive(), "the server did not stop"
 
 
 @pytest.fixture
