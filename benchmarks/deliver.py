@@ -30,27 +30,25 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
 import multiprocessing
 import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import psutil
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pywebpush import webpush
-from sqlalchemy import create_engine, delete, func, insert, make_url, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 
+from _common import postgres_database, server_cpu
 from tidings.alerts.store import create_alert
 from tidings.clock import naive_utc
 from tidings.config import Settings
@@ -141,20 +139,13 @@ def fresh_database(database_url: str, data_dir: Path) -> Iterator[Database]:
         yield db
         db.dispose()
         return
-    admin_url = make_url(Settings(database_url=database_url).sqlalchemy_url)
-    name = f"tidings_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(admin_url.set(database=name).render_as_string(hide_password=False))
-    db.upgrade()
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(database_url, "tidings_bench") as url:
+        db = Database(url)
+        db.upgrade()
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 def subscription_keys(count: int) -> list[dict[str, str]]:
@@ -382,21 +373,6 @@ def store_breaking_story(db: Database, notifier: Notifier) -> None:
         notifier(session, article)
 
 
-def server_cpu(db: Database) -> float:
-    """CPU seconds so far of the PostgreSQL backends serving ``db`` (0 for SQLite, which runs
-    in this process): with this process's CPU, what the work cost whatever else ran."""
-    name = db.engine.url.database
-    if db.dialect != "postgresql" or not name:
-        return 0.0
-    total = 0.0
-    for process in psutil.process_iter(["cmdline"]):
-        if name in (process.info["cmdline"] or [""])[0].split():
-            with suppress(psutil.Error):
-                times = process.cpu_times()
-                total += times.user + times.system
-    return total
-
-
 def count_rows(db: Database, model: Any) -> int:
     with db.session() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
@@ -441,18 +417,13 @@ def db_name(args: argparse.Namespace) -> str:
 
 
 def run_digests(args: argparse.Namespace) -> None:
-    """``benchmarks/digests.py``'s ``run(args)``, when that benchmark exists."""
-    path = Path(__file__).with_name("digests.py")
-    if not path.exists():
-        return
-    spec = importlib.util.spec_from_file_location("bench_digests", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_digests"] = module
-    spec.loader.exec_module(module)
-    parse: Callable[[list[str]], argparse.Namespace] | None = getattr(module, "parse_args", None)
+    """``benchmarks/digests.py``'s ``run``.  Imported by its own name (this script's folder is
+    on ``sys.path``, and so in the processes it spawns): its SMTP servers' spawned processes
+    import it again to find their target."""
+    import digests
+
     forwarded = ["--database-url", args.database_url] if args.database_url else []
-    module.run(parse(forwarded) if parse else args)
+    digests.run(digests.parse_args(forwarded))
 
 
 def parse_args() -> argparse.Namespace:

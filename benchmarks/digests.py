@@ -52,16 +52,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
-from sqlalchemy import create_engine, make_url, select, text, update
+from sqlalchemy import select, update
 
+from _common import postgres_database, server_cpu
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
 from tidings.delivery.channels.email import EmailChannel, shared_smtp
@@ -316,21 +315,6 @@ def measure(url: str, ports: dict[str, int], args: argparse.Namespace) -> dict[s
     return result
 
 
-def server_cpu(db: Database) -> float:
-    """CPU seconds so far of the PostgreSQL backends serving ``db`` (0 for SQLite, which runs
-    in this process)."""
-    name = db.engine.url.database
-    if db.dialect != "postgresql" or not name:
-        return 0.0
-    total = 0.0
-    for process in psutil.process_iter(["cmdline"]):
-        if name in (process.info["cmdline"] or [""])[0].split():
-            with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                total += times.user + times.system
-    return total
-
-
 def settings_for(url: str, data_dir: Path, port: int) -> Settings:
     return Settings.from_env(
         {},
@@ -460,17 +444,8 @@ def fresh_database(server_url: str, tmp: Path) -> Iterator[str]:
     if not server_url:
         yield f"sqlite:///{tmp / 'bench.db'}"
         return
-    admin_url = make_url(Settings(database_url=server_url).sqlalchemy_url)
-    name = f"tidings_digests_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(server_url, "tidings_digests") as url:
+        yield url
 
 
 def report(results: list[dict[str, Any]]) -> None:
