@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -197,6 +197,13 @@ def _admin_ids(session: Session) -> list[int]:
     return list(session.scalars(select(User.id).where(User.is_admin.is_(True)).with_for_update()))
 
 
+def _delete_alerts(session: Session, owned: ColumnElement[bool], clock: Clock) -> None:
+    """Delete these alerts one by one through the alert store, so every matching engine drops
+    them (a user's when their account goes, a topic's when it does)."""
+    for alert_id in session.scalars(select(Alert.id).where(owned)).all():
+        delete_alert(session, alert_id, clock=clock)
+
+
 def set_admin(session: Session, user: User, is_admin: bool) -> User:
     """Make a reader an admin, or an admin a reader again; the last admin stays one
     (``AccountConflict``)."""
@@ -214,8 +221,7 @@ def delete_user(session: Session, user: User, *, clock: Clock = utcnow) -> None:
     The last admin cannot be removed (``AccountConflict``)."""
     if user.is_admin and _admin_ids(session) == [user.id]:
         raise AccountConflict(f"{user.email} is the last admin and cannot be removed")
-    for alert_id in session.scalars(select(Alert.id).where(Alert.user_id == user.id)).all():
-        delete_alert(session, alert_id, clock=clock)
+    _delete_alerts(session, Alert.user_id == user.id, clock)
     session.delete(user)
     session.flush()
 
@@ -686,8 +692,7 @@ def update_topic(
 def delete_topic(session: Session, topic: Topic, *, clock: Clock = utcnow) -> None:
     """Remove a topic: its alert (every matching engine drops it) and every reader's follow.
     Notifications it already made stay in their inboxes (they keep their own text)."""
-    for alert_id in session.scalars(select(Alert.id).where(Alert.topic_id == topic.id)).all():
-        delete_alert(session, alert_id, clock=clock)
+    _delete_alerts(session, Alert.topic_id == topic.id, clock)
     session.execute(delete(TopicFollow).where(TopicFollow.topic_id == topic.id))
     session.delete(topic)
     session.flush()
