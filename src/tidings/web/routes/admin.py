@@ -28,7 +28,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
@@ -86,6 +86,7 @@ BROADCAST = (
     "quick",
     None,
 )  # how a broadcast looks to the router: one quick "alert", all channels
+_Row = TypeVar("_Row", Source, Topic, User)
 PAUSE_HOLDER = "paused by an admin"  # holds the claim of a check that was under way at a pause
 
 
@@ -194,10 +195,17 @@ def remove_source(source_id: Id, me: AdminDep, web: WebDep) -> Response:
 def _locked_source(session: Session, source_id: int) -> Source:
     """The source, its row locked until the transaction ends (a worker's claim skips it), or
     404."""
-    source = session.get(Source, source_id, with_for_update=True)
-    if source is None:
-        raise ApiError(404, f"no source {source_id}")
-    return source
+    return _found(session, Source, source_id, "source", lock=True)
+
+
+def _found(
+    session: Session, model: type[_Row], row_id: int, noun: str, *, lock: bool = False
+) -> _Row:
+    """The row with this id, or 404 ``no <noun> <id>``."""
+    row = session.get(model, row_id, with_for_update=lock)
+    if row is None:
+        raise ApiError(404, f"no {noun} {row_id}")
+    return row
 
 
 def being_checked(source: Source, now: datetime) -> bool:
@@ -287,10 +295,7 @@ def remove_topic(topic_id: Id, me: AdminDep, web: WebDep) -> Response:
 
 
 def _topic(session: Session, topic_id: int) -> Topic:
-    topic = session.get(Topic, topic_id)
-    if topic is None:
-        raise ApiError(404, f"no topic {topic_id}")
-    return topic
+    return _found(session, Topic, topic_id, "topic")
 
 
 @router.get("/admin/users")
@@ -318,10 +323,7 @@ def remove_user(user_id: Id, me: AdminDep, web: WebDep) -> Response:
 
 
 def _user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise ApiError(404, f"no user {user_id}")
-    return user
+    return _found(session, User, user_id, "user")
 
 
 @router.post("/admin/broadcast")
