@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -297,14 +297,20 @@ class _Batch:
 def story_sources(session: Session, story_id: int) -> list[str]:
     """The distinct sites that reported the story, first reporter first: one per host (without
     ``www.``), named by its first article's site name, else by the host."""
+    return stories_sources(session, [story_id]).get(story_id, [])
+
+
+def stories_sources(session: Session, story_ids: Iterable[int]) -> dict[int, list[str]]:
+    """``story_sources`` of several stories with one query (a page listing stories)."""
     rows = session.execute(
-        select(Article.sitename, Article.url)
-        .where(Article.story_id == story_id)
+        select(Article.story_id, Article.sitename, Article.url)
+        .where(Article.story_id.in_(set(story_ids)))
         .order_by(Article.id)
     )
-    names: dict[str, str] = {}
-    for sitename, url in rows:
+    names: dict[int, dict[str, str]] = {}
+    for story_id, sitename, url in rows:  # story_id is one of story_ids: never None here
         host = host_of(url)
         port = urlsplit(url).port  # two sites on one host (e.g. local ones) are still two
-        names.setdefault(f"{host}:{port}" if port else host, sitename or host)
-    return list(names.values())
+        site = f"{host}:{port}" if port else host
+        names.setdefault(int(story_id), {}).setdefault(site, sitename or host)
+    return {story_id: list(sites.values()) for story_id, sites in names.items()}

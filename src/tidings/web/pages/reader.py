@@ -28,7 +28,7 @@ from tidings.accounts import (
     user_alerts,
     user_channels,
 )
-from tidings.articles.stories import story_sources
+from tidings.articles.stories import stories_sources
 from tidings.clock import as_utc
 from tidings.delivery.outbox import alert_names
 from tidings.delivery.timing import WEEKDAYS, load_zone
@@ -137,12 +137,13 @@ def latest_stories(session: Session, user: User) -> list[StoryView]:
         )
     )
     labels = alert_names(session, [i for n in rows for i in (n.alert_ids or [])])
+    sources = stories_sources(session, [n.story_id for n in rows if n.story_id is not None])
     zone = reader_zone(user)
-    return [story_view(session, n, labels, zone) for n in rows]
+    return [story_view(n, labels, sources, zone) for n in rows]
 
 
 def story_view(
-    session: Session, n: Notification, labels: dict[int, str], zone: ZoneInfo
+    n: Notification, labels: dict[int, str], sources: dict[int, list[str]], zone: ZoneInfo
 ) -> StoryView:
     when = as_utc(n.published or n.created_at)
     matched = list(dict.fromkeys(labels[i] for i in (n.alert_ids or []) if i in labels))
@@ -154,7 +155,7 @@ def story_view(
         byline=n.byline,
         when=when.astimezone(zone) if when else None,
         snippet_html=Markup(n.snippet_html) if n.snippet_html else None,  # stored escaped
-        other_sources=other_sources(session, n),
+        other_sources=other_sources(n, sources),
         also_reported_by=n.also_reported_by or 0,
         matched=matched,
         unread=n.read_at is None,
@@ -166,11 +167,11 @@ def web_link(url: str | None) -> bool:
     return bool(url) and urlsplit(url or "").scheme in ("http", "https")
 
 
-def other_sources(session: Session, n: Notification) -> list[str]:
+def other_sources(n: Notification, sources: dict[int, list[str]]) -> list[str]:
     """The names of the other sites that reported the notification's story."""
     if n.story_id is None:
         return []
-    names = story_sources(session, n.story_id)
+    names = list(sources.get(n.story_id, []))
     if n.source in names:
         names.remove(n.source)
     return names
