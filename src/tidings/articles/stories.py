@@ -308,9 +308,10 @@ def stories_sources(session: Session, story_ids: Iterable[int]) -> dict[int, lis
         .order_by(Article.id)
     )
     names: dict[int, dict[str, str]] = {}
-    for story_id, sitename, url in rows:  # story_id is one of story_ids: never None here
+    for story_id, sitename, url in rows:
         host = host_of(url)
         port = urlsplit(url).port  # two sites on one host (e.g. local ones) are still two
         site = f"{host}:{port}" if port else host
-        names.setdefault(int(story_id), {}).setdefault(site, sitename or host)
+        assert story_id is not None  # one of story_ids
+        names.setdefault(story_id, {}).setdefault(site, sitename or host)
     return {story_id: list(sites.values()) for story_id, sites in names.items()}
