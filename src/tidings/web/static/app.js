@@ -12,6 +12,7 @@
 //   <button data-api="POST /api/v1/notifications/read-all" data-confirm="#dialog-id">  the same
 //       for one button; data-confirm names a <dialog> whose [value=confirm] button goes ahead.
 //   tidings.toast(text)  a short message in the polite live region.
+//   tidings.split("POST /api/v1/alerts") -> ["POST", "/api/v1/alerts"]  a data-api value.
 (function () {
   "use strict";
 
@@ -175,5 +176,5 @@
     }
   });
 
-  window.tidings = { api: api, toast: toast, csrfToken: csrfToken, formBody: formBody };
+  window.tidings = { api: api, toast: toast, csrfToken: csrfToken, formBody: formBody, split: split };
 })();

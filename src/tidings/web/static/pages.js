@@ -27,11 +27,6 @@
 
   function plural(count, word) { return count + " " + word + (count === 1 ? "" : "s"); }
 
-  function splitSpec(spec) {
-    var space = spec.indexOf(" ");
-    return { method: spec.slice(0, space), path: spec.slice(space + 1) };
-  }
-
   function goTo(then) {
     if (!then || then === "reload") window.location.reload();
     else window.location.assign(then);
@@ -61,12 +56,12 @@
       event.preventDefault();
       show(queryError, "");
       show(formError, "");
-      var spec = splitSpec(form.dataset.alertApi);
+      var spec = tidings.split(form.dataset.alertApi);
       var checked = $("input[name=mode]:checked", form);
       var body = { query: query.value, mode: checked ? checked.value : "quick" };
       var channels = chosenChannels(form);
       if (channels !== undefined) body.channels = channels;
-      tidings.api(spec.method, spec.path, body).then(function () {
+      tidings.api(spec[0], spec[1], body).then(function () {
         goTo(form.dataset.then);
       }).catch(function (error) {
         if (error.status === 422) { show(queryError, message(error)); query.focus(); }
