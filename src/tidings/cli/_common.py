@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,7 +47,26 @@ def print_json_lines(rows: Iterable[Mapping[str, Any]]) -> None:
         click.echo(json.dumps(row, ensure_ascii=False))
 
 
+def print_rows(
+    rows: Sequence[Mapping[str, Any]],
+    as_json: bool,
+    describe: Callable[[Mapping[str, Any]], str],
+    *,
+    empty: str | None = None,
+) -> None:
+    """A list command's output: one JSON object per line with ``--json``, else ``describe`` of
+    each row (``empty`` when there are none and it is given)."""
+    if as_json:
+        print_json_lines(rows)
+        return
+    if not rows and empty is not None:
+        click.echo(empty)
+    for row in rows:
+        click.echo(describe(row))
+
+
 # Options several commands share.
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 user_option = click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
 mode_option = click.option(
     "--mode",

@@ -10,12 +10,20 @@ parser's message and the column where it went wrong.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
 from tidings.accounts import add_alert, remove_alert, user_alerts
-from tidings.cli._common import iso, mode_option, open_database, print_json_lines, user_option
+from tidings.cli._common import (
+    iso,
+    json_option,
+    mode_option,
+    open_database,
+    print_rows,
+    user_option,
+)
 from tidings.cli.users import account_errors, reader
 from tidings.store.models import Alert
 
@@ -49,18 +57,18 @@ def add(email: str, query: str, mode: str, channels: tuple[int, ...]) -> None:
 
 @command.command("list")
 @user_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 def list_command(email: str, as_json: bool) -> None:
     """The reader's alerts: id, query, mode, channels, created."""
     _, db = open_database()
     with account_errors(), db.session() as session:
         rows = [alert_row(alert) for alert in user_alerts(session, reader(session, email))]
-    if as_json:
-        print_json_lines(rows)
-        return
-    for row in rows:
-        channels = ", ".join(map(str, row["channels"])) if row["channels"] else "all"
-        click.echo(f"{row['id']:>5}  {row['mode']:<6} channels: {channels:<8} {row['query']}")
+    print_rows(rows, as_json, describe_alert)
+
+
+def describe_alert(row: Mapping[str, Any]) -> str:
+    channels = ", ".join(map(str, row["channels"])) if row["channels"] else "all"
+    return f"{row['id']:>5}  {row['mode']:<6} channels: {channels:<8} {row['query']}"
 
 
 def alert_row(alert: Alert) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 from sqlalchemy import select
 
-from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli._common import iso, json_option, open_database, print_rows
 from tidings.store.models import Article
 
 
@@ -16,7 +19,7 @@ def command() -> None:
 
 @command.command("list")
 @click.option("--source", "source_id", type=int, help="Only articles of this source id.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 @click.option("--limit", type=int, default=None, help="At most this many, newest first.")
 def list_articles(source_id: int | None, as_json: bool, limit: int | None) -> None:
     """Stored articles, newest first."""
@@ -33,10 +36,9 @@ def list_articles(source_id: int | None, as_json: bool, limit: int | None) -> No
              "sitename": a.sitename, "language": a.language, "text": a.text}
             for a in session.scalars(query)
         ]
-    if as_json:
-        print_json_lines(rows)
-        return
-    for row in rows:
-        byline = f" by {row['author']}" if row["author"] else ""
-        click.echo(f"{row['id']:>5}  story {row['story_id']:<5} {row['title']}{byline}\n"
-                   f"       {row['url']}")
+    print_rows(rows, as_json, describe_article)
+
+
+def describe_article(row: Mapping[str, Any]) -> str:
+    byline = f" by {row['author']}" if row["author"] else ""
+    return f"{row['id']:>5}  story {row['story_id']:<5} {row['title']}{byline}\n       {row['url']}"

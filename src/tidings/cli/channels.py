@@ -11,6 +11,7 @@ checks ``X-Tidings-Signature: sha256=<HMAC-SHA256 of the body>`` with it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -23,7 +24,7 @@ from tidings.accounts import (
     user_channel,
     user_channels,
 )
-from tidings.cli._common import iso, open_database, print_json_lines, user_option
+from tidings.cli._common import iso, json_option, open_database, print_rows, user_option
 from tidings.cli.users import account_errors, reader
 from tidings.config import Settings
 from tidings.delivery.channels import DeliveryError, make_channel, send_test
@@ -53,19 +54,19 @@ def add(email: str, kind: str, target: str) -> None:
 
 @command.command("list")
 @user_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 def list_command(email: str, as_json: bool) -> None:
     """The reader's channels (secrets and Apprise tokens are not shown)."""
     _, db = open_database()
     with account_errors(), db.session() as session:
         rows = [channel_row(c) for c in user_channels(session, reader(session, email))]
-    if as_json:
-        print_json_lines(rows)
-        return
-    for row in rows:
-        state = "enabled" if row["enabled"] else "disabled"
-        error = f"\n       last error: {row['last_error']}" if row["last_error"] else ""
-        click.echo(f"{row['id']:>5}  {row['kind']:<8} {state:<9} {row['target']}{error}")
+    print_rows(rows, as_json, describe_channel)
+
+
+def describe_channel(row: Mapping[str, Any]) -> str:
+    state = "enabled" if row["enabled"] else "disabled"
+    error = f"\n       last error: {row['last_error']}" if row["last_error"] else ""
+    return f"{row['id']:>5}  {row['kind']:<8} {state:<9} {row['target']}{error}"
 
 
 def channel_row(channel: Channel) -> dict[str, Any]:

@@ -9,19 +9,20 @@ reported the story, where it was routed (quick, held, digest) and whether it was
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
 from tidings.accounts import alert_queries, inbox
-from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli._common import iso, json_option, open_database, print_rows
 from tidings.cli.users import account_errors, reader
 from tidings.store.models import Notification
 
 
 @click.command("inbox")
 @click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 @click.option("--unread", is_flag=True, help="Only notifications not read yet.")
 @click.option(
     "--limit",
@@ -37,13 +38,7 @@ def command(email: str, as_json: bool, unread: bool, limit: int) -> None:
         items = inbox(session, reader(session, email), unread_only=unread, limit=limit)
         queries = alert_queries(session, [i for item in items for i in item.alert_ids or []])
     rows = [inbox_row(item, queries) for item in items]
-    if as_json:
-        print_json_lines(rows)
-        return
-    if not rows:
-        click.echo("the inbox is empty")
-    for row in rows:
-        click.echo(describe(row))
+    print_rows(rows, as_json, describe, empty="the inbox is empty")
 
 
 def inbox_row(item: Notification, queries: dict[int, str]) -> dict[str, Any]:
@@ -67,7 +62,7 @@ def inbox_row(item: Notification, queries: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def describe(row: dict[str, Any]) -> str:
+def describe(row: Mapping[str, Any]) -> str:
     """A few lines per notification for people reading a terminal."""
     state = "read" if row["read"] else "unread"
     meta = " · ".join(str(p) for p in (row["source"], row["byline"], row["published"]) if p)

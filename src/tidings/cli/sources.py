@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli._common import iso, json_option, open_database, print_rows
 from tidings.clock import naive_utc, utcnow
 from tidings.pipeline import count_articles
 from tidings.sources.discovery import discover
@@ -58,7 +60,7 @@ def add_source(
 
 
 @command.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 def list_sources(as_json: bool) -> None:
     """Every source with its health: status, last error, next check, articles stored."""
     _, db = open_database()
@@ -70,16 +72,16 @@ def list_sources(as_json: bool) -> None:
              "last_fetch_at": iso(s.last_fetch_at), "articles": counts.get(s.id, 0)}
             for s in session.scalars(select(Source).order_by(Source.id))
         ]
-    if as_json:
-        print_json_lines(rows)
-        return
-    for row in rows:
-        title = row["title"] if isinstance(row["title"], str) else None
-        error = f"\n    error: {row['last_error']}" if row["last_error"] else ""
-        click.echo(
-            f"{row['id']:>4}  {row['status']:<6} {row['articles']:>5} articles  "
-            f"next {row['next_check_at']}  {row['url']}{_titled(title)}{error}"
-        )
+    print_rows(rows, as_json, describe_source)
+
+
+def describe_source(row: Mapping[str, Any]) -> str:
+    title = row["title"] if isinstance(row["title"], str) else None
+    error = f"\n    error: {row['last_error']}" if row["last_error"] else ""
+    return (
+        f"{row['id']:>4}  {row['status']:<6} {row['articles']:>5} articles  "
+        f"next {row['next_check_at']}  {row['url']}{_titled(title)}{error}"
+    )
 
 
 @command.command("import")

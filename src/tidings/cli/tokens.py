@@ -9,9 +9,12 @@ Send it as ``Authorization: Bearer <token>`` to the REST API under ``/api/v1``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 
-from tidings.cli._common import iso, open_database, print_json_lines, user_option
+from tidings.cli._common import iso, json_option, open_database, print_rows, user_option
 from tidings.cli.users import account_errors, reader
 from tidings.clock import utcnow
 from tidings.web.security import create_api_token, revoke_api_token, user_api_tokens
@@ -35,7 +38,7 @@ def create(email: str, name: str) -> None:
 
 @command.command("list")
 @user_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 def list_command(email: str, as_json: bool) -> None:
     """The reader's tokens (never the tokens themselves)."""
     _, db = open_database()
@@ -49,14 +52,14 @@ def list_command(email: str, as_json: bool) -> None:
             }
             for t in user_api_tokens(session, reader(session, email).id)
         ]
-    if as_json:
-        print_json_lines(rows)
-        return
-    for row in rows:
-        click.echo(
-            f"{row['id']:>5}  {row['name'] or '-':<20} created {row['created_at']}"
-            f"  last used {row['last_used_at'] or 'never'}"
-        )
+    print_rows(rows, as_json, describe_token)
+
+
+def describe_token(row: Mapping[str, Any]) -> str:
+    return (
+        f"{row['id']:>5}  {row['name'] or '-':<20} created {row['created_at']}"
+        f"  last used {row['last_used_at'] or 'never'}"
+    )
 
 
 @command.command("revoke")

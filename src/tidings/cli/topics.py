@@ -11,6 +11,9 @@ the alert change log; its matches go to every follower, quick or in their digest
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 
 from tidings.accounts import (
@@ -21,7 +24,14 @@ from tidings.accounts import (
     topic_query,
     unfollow_topic,
 )
-from tidings.cli._common import iso, mode_option, open_database, print_json_lines, user_option
+from tidings.cli._common import (
+    iso,
+    json_option,
+    mode_option,
+    open_database,
+    print_rows,
+    user_option,
+)
 from tidings.cli.users import account_errors, reader
 
 
@@ -44,7 +54,7 @@ def add(slug: str, name: str, query: str, description: str | None) -> None:
 
 
 @command.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 def list_command(as_json: bool) -> None:
     """Every topic with its query and how many readers follow it."""
     _, db = open_database()
@@ -61,13 +71,11 @@ def list_command(as_json: bool) -> None:
             }
             for t in list_topics(session)
         ]
-    if as_json:
-        print_json_lines(rows)
-        return
-    for row in rows:
-        click.echo(
-            f"{row['slug']:<20} {row['followers']:>6} follower(s)  {row['name']}: {row['query']}"
-        )
+    print_rows(rows, as_json, describe_topic)
+
+
+def describe_topic(row: Mapping[str, Any]) -> str:
+    return f"{row['slug']:<20} {row['followers']:>6} follower(s)  {row['name']}: {row['query']}"
 
 
 @command.command("follow")

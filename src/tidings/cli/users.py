@@ -11,7 +11,7 @@ inbox, topics): every refusal becomes one clear line and a non-zero exit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -31,7 +31,7 @@ from tidings.accounts import (
 )
 from tidings.alerts.query import QueryError
 from tidings.alerts.store import AlertLimitError, AlertNotFound
-from tidings.cli._common import iso, open_database, print_json_lines
+from tidings.cli._common import iso, json_option, open_database, print_rows
 from tidings.delivery.timing import WEEKDAYS
 from tidings.store.models import Alert, Channel, User
 
@@ -93,7 +93,7 @@ def read_password(source: IO[str]) -> str:
 
 
 @command.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option
 def list_command(as_json: bool) -> None:
     """Every user with their time settings and how many alerts and channels they have."""
     _, db = open_database()
@@ -102,11 +102,7 @@ def list_command(as_json: bool) -> None:
         rows = [
             user_row(u, alerts.get(u.id, 0), channels.get(u.id, 0)) for u in list_users(session)
         ]
-    if as_json:
-        print_json_lines(rows)
-        return
-    for row in rows:
-        click.echo(describe_user(row))
+    print_rows(rows, as_json, describe_user)
 
 
 def _counts(session: Session, column: Any) -> dict[int, int]:
@@ -131,7 +127,7 @@ def user_row(user: User, alerts: int, channels: int) -> dict[str, Any]:
     }
 
 
-def describe_user(row: dict[str, Any]) -> str:
+def describe_user(row: Mapping[str, Any]) -> str:
     admin = " (admin)" if row["admin"] else ""
     return (
         f"{row['id']:>4}  {row['email']}{admin}\n"
@@ -140,7 +136,7 @@ def describe_user(row: dict[str, Any]) -> str:
     )
 
 
-def describe_time_settings(row: dict[str, Any]) -> str:
+def describe_time_settings(row: Mapping[str, Any]) -> str:
     budget = row["quick_budget_per_hour"]
     return (
         f"{row['timezone']}, digest {row['digest_time']} (weekly on {row['weekly_day']}),"
