@@ -6,10 +6,8 @@ subscribe request verifies the intent and then pushes a signed feed, as a real h
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -17,9 +15,8 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from tests.httpserver import HTTPTestServer, RecordedRequest, Reply
+from tests.servers import served
 
 from tidings.clock import as_utc, naive_utc, utcnow
 from tidings.config import Settings
@@ -45,23 +42,6 @@ class Callback:
 
     def url(self, source_id: int) -> str:
         return callback_url(self.base_url, source_id)
-
-
-@contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on an ephemeral port of 127.0.0.1; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)  # connections wait in the backlog until uvicorn accepts them
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture
