@@ -12,6 +12,7 @@ from tests.pushreceiver import running_push_receiver
 from tests.smtpserver import running_smtp_server, smtp_url
 from tidings.cli import main
 from tidings.clock import naive_utc, utcnow
+from tidings.delivery.notify import queue_for_digest
 from tidings.delivery.vapid import VapidKeys
 from tidings.store.db import Database
 from tidings.store.models import Alert, Channel, Delivery, Digest, Notification, User
@@ -38,19 +39,22 @@ def seed_reader(db: Database, email: str, stories: int, push: dict | None = None
                 )
             )
         s.flush()
-        for i in range(stories):
-            s.add(
-                Notification(
-                    user_id=user.id,
-                    title=f"Kim story {i}",
-                    url=f"https://news.example/{i}",
-                    alert_ids=[alert.id],
-                    mode="daily",
-                    route="digest",
-                    created_at=past,
-                    published=datetime(2024, 3, 1, tzinfo=UTC),
-                )
+        notes = [
+            Notification(
+                user_id=user.id,
+                title=f"Kim story {i}",
+                url=f"https://news.example/{i}",
+                alert_ids=[alert.id],
+                mode="daily",
+                route="digest",
+                created_at=past,
+                published=datetime(2024, 3, 1, tzinfo=UTC),
             )
+            for i in range(stories)
+        ]
+        s.add_all(notes)
+        s.flush()
+        queue_for_digest(s, [(n.id, n.user_id, n.mode, n.created_at) for n in notes])
         return user.id
 
 

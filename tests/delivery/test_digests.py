@@ -26,6 +26,7 @@ from tidings.delivery.digests import (
     verify_unsubscribe_token,
 )
 from tidings.delivery.message import Message
+from tidings.delivery.notify import queue_for_digest
 from tidings.delivery.vapid import VapidKeys
 from tidings.secrets import secret_path
 from tidings.store.db import Database
@@ -34,6 +35,7 @@ from tidings.store.models import (
     Channel,
     Delivery,
     Digest,
+    DigestItem,
     Notification,
     Story,
     Topic,
@@ -115,6 +117,8 @@ def notify(
         )
         s.add(notification)
         s.flush()
+        if route == "digest":  # queued with its routing, as the notifier does
+            queue_for_digest(s, [(notification.id, user_id, mode, naive_utc(at))])
         return notification.id
 
 
@@ -126,7 +130,9 @@ def digests_of(db: Database, user_id: int, mode: str = "daily") -> list[Digest]:
 
 def digest_of(db: Database, notification_id: int) -> int | None:
     with db.session() as s:
-        return s.get(Notification, notification_id).digest_id  # type: ignore[union-attr]
+        return s.scalar(
+            select(DigestItem.digest_id).where(DigestItem.notification_id == notification_id)
+        )
 
 
 def local(instant: datetime, timezone: str) -> str:

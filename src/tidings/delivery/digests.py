@@ -1,23 +1,28 @@
 """Daily and weekly digests: built at each reader's own local time, sent once, never overlapping.
 
 What a digest takes
-    Notifications with ``route == "digest"`` that no digest has taken yet (``digest_id`` NULL)
-    and that were created at or before the digest's cutoff.  The **daily** digest takes
-    ``mode`` ``daily`` and ``quick`` (quick alerts moved to the digest past the reader's hourly
-    budget: "the next digest" is the daily one, the sooner of the two); the **weekly** digest
-    takes ``mode`` ``weekly``.  Every reader has both schedules: daily at ``digest_time``,
-    weekly at ``digest_time`` on ``weekly_day`` (see ``tidings.delivery.timing``).
+    Notifications routed to the digest (``route == "digest"``) wait in the digest queue (a
+    narrow ``digest_queue`` row: notification, reader, mode, time, written with the routing:
+    ``tidings.delivery.notify.queue_for_digest``) until a digest takes those created at or
+    before its cutoff.  The **daily** digest takes ``mode`` ``daily`` and ``quick`` (quick alerts
+    moved to the digest past the reader's hourly budget: "the next digest" is the daily one, the
+    sooner of the two); the **weekly** digest takes ``mode`` ``weekly``.  Every reader has both
+    schedules: daily at ``digest_time``, weekly at ``digest_time`` on ``weekly_day`` (see
+    ``tidings.delivery.timing``).
 
 Windows: no gap, no overlap
     The digest built at ``now`` stores ``cutoff = now`` and ``window_start`` = the previous
-    digest's cutoff.  Taking a notification is setting its ``digest_id``, in the same
-    transaction as inserting the digest row, so each notification lands in exactly one digest
-    (one created at the very cutoff instant belongs to the digest with that cutoff).  A
-    notification whose transaction commits after a digest was built although it was stamped
-    before the cutoff is not lost: it still has no ``digest_id`` and the next digest takes it.
-    All state is in the rows, so restarts change nothing, and cutoffs are instants, so DST
-    changes change nothing either.  A reader's first schedule starts at the first slot after
-    they joined; their first digest takes everything before it.
+    digest's cutoff.  Taking a notification is moving its queue row into ``digest_items``
+    (notification → digest, the notification its primary key), in the same transaction as
+    inserting the digest row — on PostgreSQL in one statement, the queue rows deleted and
+    their items inserted from what the delete returned; SQLite's transaction holds the only
+    write lock — so each notification lands in exactly one digest (one created at the very
+    cutoff instant belongs to the digest with that cutoff), and the notification row itself is
+    never rewritten.  A notification whose transaction commits after a digest was built
+    although it was stamped before the cutoff is not lost: it is still queued and the next
+    digest takes it.  All state is in the rows, so restarts change nothing, and cutoffs are
+    instants, so DST changes change nothing either.  A reader's first schedule starts at the
+    first slot after they joined; their first digest takes everything before it.
 
 Exactly one digest per slot
     Before building, the reader's latest cutoff is read again inside the building transaction
@@ -61,6 +66,7 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    delete,
     func,
     insert,
     literal,
@@ -85,7 +91,17 @@ from tidings.delivery.timing import (
 from tidings.secrets import cached_secret
 from tidings.store.db import Database
 from tidings.store.ids import in_ids
-from tidings.store.models import Alert, Channel, Delivery, Digest, Notification, Topic, User
+from tidings.store.models import (
+    Alert,
+    Channel,
+    Delivery,
+    Digest,
+    DigestItem,
+    DigestQueue,
+    Notification,
+    Topic,
+    User,
+)
 
 log = logging.getLogger("tidings.digests")
 
@@ -99,6 +115,8 @@ OTHER_STORIES = "Other stories"
 _notifications = cast(Table, Notification.__table__)
 _digests = cast(Table, Digest.__table__)
 _deliveries = cast(Table, Delivery.__table__)
+_queue = cast(Table, DigestQueue.__table__)
+_items = cast(Table, DigestItem.__table__)
 
 
 # -- Readers and due-ness -----------------------------------------------------------------
@@ -333,12 +351,10 @@ def write_digests(
         return
     cutoff = naive_utc(now)
     digest_ids = insert_digests(session, due, cutoff)
+    full: list[Counted] = []
     for mode in DIGEST_MODES:
-        take_notifications(
-            session, [v for (_, m), v in digest_ids.items() if m == mode], mode, cutoff
-        )
-    counted = count_taken(session, list(digest_ids.values()))
-    full = [digest for digest in counted if digest.count]
+        ids = [v for (_, m), v in digest_ids.items() if m == mode]
+        full += take_notifications(session, ids, mode, cutoff)
     write_inbox_entries(session, full, cutoff)
     write_deliveries(session, [digest.id for digest in full], cutoff)
     report.built += len(digest_ids)
@@ -392,26 +408,54 @@ def insert_digests(
 
 def take_notifications(
     session: Session, digest_ids: list[int], mode: str, cutoff: datetime
-) -> None:
-    """Give each of these ``mode`` digests the untaken notifications of its reader up to the
-    cutoff: one ``UPDATE … FROM digests`` for the whole batch (an index range per reader)."""
+) -> list[Counted]:
+    """Give each of these ``mode`` digests its reader's queued notifications up to the cutoff:
+    their queue rows become digest items, and each digest that took any records how many (and
+    ``sent``).  Returns those digests; the others stay empty.
+
+    PostgreSQL: one statement — the queue rows deleted (an index range per reader), their
+    items inserted and the digests counted from what the delete returned, so nothing committed
+    meanwhile can slip between taking and dequeuing.  SQLite (this transaction holds the only
+    write lock): the items inserted, then their queue rows deleted, then the counts."""
     if not digest_ids:
-        return
-    n, d = _notifications.c, _digests.c
-    statement = (
-        update(_notifications)
-        .where(
-            in_ids(session, d.id, digest_ids),
-            n.user_id == d.user_id,
-            n.route == "digest",
-            n.digest_id.is_(None),
-            n.created_at <= cutoff,
-            n.kind != "digest",
-            n.mode.in_(COLLECTS[mode]),
-        )
-        .values(digest_id=d.id)
+        return []
+    q, d, i = _queue.c, _digests.c, _items.c
+    queued = and_(
+        in_ids(session, d.id, digest_ids),
+        q.user_id == d.user_id,
+        q.mode.in_(COLLECTS[mode]),
+        q.created_at <= cutoff,
     )
-    session.connection().execute(statement)
+    counting = update(_digests)
+    if session.get_bind().dialect.name == "postgresql":
+        moved = (
+            delete(_queue)
+            .where(queued)
+            .returning(q.notification_id, d.id.label("digest_id"))
+            .cte("moved")
+        )
+        taken = insert(_items).from_select(
+            ["notification_id", "digest_id"], select(moved.c.notification_id, moved.c.digest_id)
+        )
+        counts = select(moved.c.digest_id, func.count().label("n")).group_by(moved.c.digest_id)
+        counting = counting.add_cte(taken.cte("taken"))
+    else:
+        rows = select(q.notification_id, d.id).where(queued)
+        session.connection().execute(
+            insert(_items).from_select(["notification_id", "digest_id"], rows)
+        )
+        ours = in_ids(session, i.digest_id, digest_ids)
+        session.connection().execute(
+            delete(_queue).where(q.notification_id.in_(select(i.notification_id).where(ours)))
+        )
+        counts = select(i.digest_id, func.count().label("n")).where(ours).group_by(i.digest_id)
+    counted = counts.subquery()
+    statement = (
+        counting.where(d.id == counted.c.digest_id)
+        .values(notification_count=counted.c.n, sent=True)
+        .returning(d.id, d.user_id, d.notification_count)
+    )
+    return [Counted(*row) for row in session.connection().execute(statement)]
 
 
 @dataclass(frozen=True)
@@ -421,26 +465,6 @@ class Counted:
     id: int
     reader_id: int
     count: int
-
-
-def count_taken(session: Session, digest_ids: list[int]) -> list[Counted]:
-    """Record on each digest how many notifications it took (and ``sent`` when any): one
-    ``UPDATE`` whose count is an index range per digest; returns every digest counted."""
-    if not digest_ids:
-        return []
-    n, d = _notifications.c, _digests.c
-    taken = (
-        select(func.count())
-        .where(n.user_id == d.user_id, n.route == "digest", n.digest_id == d.id, n.kind != "digest")
-        .scalar_subquery()
-    )
-    statement = (
-        update(_digests)
-        .where(in_ids(session, d.id, digest_ids))
-        .values(notification_count=taken, sent=taken > 0)
-        .returning(d.id, d.user_id, d.notification_count)
-    )
-    return [Counted(*row) for row in session.connection().execute(statement)]
 
 
 def digest_title(mode: str, count: int) -> str:
@@ -604,12 +628,12 @@ def _email_message(summary: Message, sections: list[DigestSection], unsubscribe:
 
 
 def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[Any]]:
-    """The stories each digest took, newest first: one query, an index range per digest."""
-    d, n = _digests.c, _notifications.c
-    taken = and_(n.user_id == d.user_id, n.route == "digest", n.digest_id == d.id)
+    """The stories each digest took, newest first: one query, an index range of its items per
+    digest and a primary-key probe per story."""
+    i, n = _items.c, _notifications.c
     query = (
         select(
-            n.digest_id,
+            i.digest_id,
             n.title,
             n.url,
             n.source,
@@ -620,9 +644,9 @@ def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[An
             n.also_reported_by,
             n.alert_ids,
         )
-        .select_from(_digests.join(_notifications, taken))
-        .where(in_ids(session, d.id, digest_ids), n.kind != "digest")
-        .order_by(n.digest_id, n.created_at.desc(), n.id.desc())
+        .select_from(_items.join(_notifications, n.id == i.notification_id))
+        .where(in_ids(session, i.digest_id, digest_ids))
+        .order_by(i.digest_id, n.created_at.desc(), n.id.desc())
     )
     stories: dict[int, list[Any]] = {}
     for row in session.execute(query):

@@ -25,6 +25,8 @@ Rules (DESIGN.md, Delivery):
   notifications of the sliding hour (a released hold counts at its release time).  As
   ``timing.py`` prescribes, a held notification is routed again when released
   (``tidings.delivery.outbox.release_held``): the budget is checked then, not now.
+* A notification routed to the ``digest`` is queued for it (``queue_for_digest``: a narrow
+  ``digest_queue`` row) in the same transaction; the next digest takes it from there.
 * Writers of one story serialise on PostgreSQL (a transaction-scoped advisory lock per story),
   so two workers storing two outlets' articles of one story never race or deadlock over the
   same readers' rows; SQLite serialises all writers anyway.
@@ -70,6 +72,7 @@ from tidings.store.models import (
     Article,
     Channel,
     Delivery,
+    DigestQueue,
     Notification,
     TopicFollow,
     User,
@@ -83,6 +86,13 @@ PG_CHUNK = 10_000  # rows per statement on PostgreSQL (one array parameter per c
 _STORY_LOCK = 0x6E6F  # "no": the advisory-lock class of "notifying a story"
 NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+QUEUE: Table = DigestQueue.__table__  # type: ignore[assignment]
+QUEUED_COLUMNS = (  # what queue_for_digest takes of a notification, in this order
+    NOTIFICATIONS.c.id,
+    NOTIFICATIONS.c.user_id,
+    NOTIFICATIONS.c.mode,
+    NOTIFICATIONS.c.created_at,
+)
 
 
 # -- who gets what ------------------------------------------------------------------------------
@@ -458,6 +468,10 @@ def insert_ignoring(
     fan-out) bound once, not repeated in an array.
     New notifications are announced to live inboxes (``inbox_changed``).
     """
+    queued = table is NOTIFICATIONS and any(row.get("route") == "digest" for row in rows)
+    wanted = len(returning)
+    if queued:  # what the digest queue needs of each notification written
+        returning = [*returning, *QUEUED_COLUMNS, NOTIFICATIONS.c.route]
     written: list[Any] = []
     if session.get_bind().dialect.name == "postgresql":
         for chunk in chunks(rows, PG_CHUNK):
@@ -467,9 +481,28 @@ def insert_ignoring(
         stmt = ignoring.returning(*returning)
         for chunk in chunks(rows):
             written += [tuple(row) for row in session.execute(stmt, chunk)]
+    if queued:
+        queue_for_digest(session, [row[wanted:-1] for row in written if row[-1] == "digest"])
+        written = [row[:wanted] for row in written]
     if table is NOTIFICATIONS and written:
         inbox_changed(session, (row["user_id"] for row in rows))
     return written
+
+
+def queue_for_digest(session: Session, notifications: Iterable[Sequence[Any]]) -> None:
+    """Queue notifications routed to the digest, in the transaction that routes them there:
+    ``(id, user_id, mode, created_at)`` each (``QUEUED_COLUMNS``).  The next digest of their
+    reader and mode takes them (``tidings.delivery.digests``); queueing one twice is a no-op.
+
+    Every path that gives a notification the route ``digest`` calls this: ``insert_ignoring``
+    (new notifications and broadcasts) and the release of a hold past the budget
+    (``tidings.delivery.outbox``)."""
+    rows = [
+        {"notification_id": n, "user_id": u, "mode": m, "created_at": c}
+        for n, u, m, c in notifications
+    ]
+    if rows:
+        insert_ignoring(session, QUEUE, rows, ["notification_id"], [QUEUE.c.notification_id])
 
 
 def _insert_unnest(
@@ -647,6 +680,7 @@ __all__ = [
     "Routing",
     "inbox_changed",
     "notify",
+    "queue_for_digest",
     "recipients",
     "route_one",
 ]

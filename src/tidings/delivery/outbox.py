@@ -18,13 +18,14 @@ The push ``tag`` is the notification id, so the device shows such a repeat once.
 
 Held notifications (quiet hours) are released here, by ``release_held``: each is routed again
 at release, so the reader's hourly budget is checked at the moment it would be sent (as
-``timing.py`` prescribes); past the budget it goes to the digest and its deliveries are dropped.
+``timing.py`` prescribes); past the budget it goes to the digest (queued for it, see
+``notify.queue_for_digest``) and its deliveries are dropped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -38,9 +39,15 @@ from tidings.config import Settings
 from tidings.delivery.channels import Channel as ChannelSender
 from tidings.delivery.channels import DeliveryError, make_channel
 from tidings.delivery.message import Message
-from tidings.delivery.notify import route_one, sent_in_last_hour, user_time_settings
+from tidings.delivery.notify import (
+    queue_for_digest,
+    route_one,
+    sent_in_last_hour,
+    user_time_settings,
+)
 from tidings.store.claims import claim_due, release_row_claim
 from tidings.store.db import Database
+from tidings.store.ids import in_ids
 from tidings.store.models import (
     Alert,
     Channel,
@@ -320,51 +327,94 @@ def _attempt_row(outcome: Outcome, worker: str) -> dict[str, Any]:
 
 
 def prepare_jobs(session: Session, delivery_ids: list[int], settings: Settings) -> list[Job]:
-    """The claimed deliveries with their channel built and their message made."""
+    """The claimed deliveries with their channel built and their message made.
+
+    Read as plain rows; the digests among them get their messages from one
+    ``digest_messages`` call per channel kind (a few queries for the whole batch), the story
+    notifications from one load."""
     rows = session.execute(
-        select(Delivery, Channel, Notification)
+        select(
+            Delivery.id,
+            Delivery.attempts,
+            Delivery.notification_id,
+            Delivery.digest_id,
+            Channel.id.label("channel_id"),
+            Channel.kind,
+            Channel.config,
+        )
         .join(Channel, Delivery.channel_id == Channel.id)
-        .outerjoin(Notification, Delivery.notification_id == Notification.id)
-        .where(Delivery.id.in_(delivery_ids))
+        .where(in_ids(session, Delivery.id, delivery_ids))
         .order_by(Delivery.id)
     ).all()
-    names = alert_names(session, {a for _, _, n in rows if n is not None for a in n.alert_ids})
-    return [_job(session, d, c, n, names, settings) for d, c, n in rows]
+    notifications = {
+        n.id: n
+        for n in session.scalars(
+            select(Notification).where(
+                in_ids(session, Notification.id, [r.notification_id for r in rows])
+            )
+        )
+    }
+    names = alert_names(session, {a for n in notifications.values() for a in n.alert_ids})
+    digests = _digest_messages(session, rows, settings)
+    return [
+        _job(row, notifications.get(row.notification_id), names, digests, settings) for row in rows
+    ]
+
+
+def _digest_messages(
+    session: Session, rows: Sequence[Any], settings: Settings
+) -> dict[tuple[int, str], Message] | ImportError:
+    """``{(digest, channel kind): message}`` for the digest deliveries among ``rows``."""
+    wanted: dict[str, list[int]] = {}
+    for row in rows:
+        if row.digest_id is not None:
+            wanted.setdefault(row.kind, []).append(row.digest_id)
+    if not wanted:
+        return {}
+    try:
+        from tidings.delivery.digests import digest_messages  # the digest engine's own module
+    except ImportError as exc:
+        return exc
+    return {
+        (digest_id, kind): message
+        for kind, ids in wanted.items()
+        for digest_id, message in digest_messages(session, ids, kind, settings).items()
+    }
 
 
 def _job(
-    session: Session,
-    delivery: Delivery,
-    channel: Channel,
+    row: Any,
     notification: Notification | None,
     names: dict[int, str],
+    digests: dict[tuple[int, str], Message] | ImportError,
     settings: Settings,
 ) -> Job:
-    job = Job(delivery.id, channel.id, channel.kind, delivery.attempts)
+    job = Job(row.id, row.channel_id, row.kind, row.attempts)
     try:
-        sender = make_channel(channel.kind, channel.config, settings)
-        message = _message(session, delivery, channel, notification, names, settings)
+        sender = make_channel(row.kind, row.config, settings)
+        message = _message(row, notification, names, digests)
     except ValueError as exc:  # a stored config this version cannot use
-        return replace(job, error=DeliveryError.gone(f"channel {channel.id}: {exc}"))
+        return replace(job, error=DeliveryError.gone(f"channel {row.channel_id}: {exc}"))
     except ImportError as exc:
         return replace(job, error=DeliveryError.temporary(f"digests unavailable: {exc}"))
     return replace(job, sender=sender, message=message)
 
 
 def _message(
-    session: Session,
-    delivery: Delivery,
-    channel: Channel,
+    row: Any,
     notification: Notification | None,
     names: dict[int, str],
-    settings: Settings,
+    digests: dict[tuple[int, str], Message] | ImportError,
 ) -> Message:
-    if delivery.digest_id is not None:
-        from tidings.delivery.digests import digest_message  # the digest engine's own module
-
-        return digest_message(session, delivery.digest_id, channel.kind, settings)
+    if row.digest_id is not None:
+        if isinstance(digests, ImportError):
+            raise digests
+        message = digests.get((row.digest_id, row.kind))
+        if message is None:
+            raise ValueError(f"delivery {row.id}: digest {row.digest_id} does not exist")
+        return message
     if notification is None:
-        raise ValueError(f"delivery {delivery.id} has neither a notification nor a digest")
+        raise ValueError(f"delivery {row.id} has neither a notification nor a digest")
     return notification_message(
         notification, [names[a] for a in notification.alert_ids if a in names]
     )
@@ -436,6 +486,10 @@ def _release(session: Session, notification: Notification, now: datetime) -> Non
         notification.route, notification.hold_until = "quick", naive_utc(now)
     elif routing.route == "digest":
         notification.route = "digest"
+        queue_for_digest(
+            session,
+            [(notification.id, notification.user_id, notification.mode, notification.created_at)],
+        )
         session.execute(delete(Delivery).where(deliveries, Delivery.status == "pending"))
     else:
         assert routing.hold_until is not None

@@ -295,7 +295,10 @@ class Notification(Base):
     ``alert_ids`` lists every alert of the reader that matched; later articles of the story
     attach (``also_reported_by`` grows) instead of notifying again.  ``route`` is where it
     went: ``quick`` (channels now), ``held`` (quiet hours, until ``hold_until``) or
-    ``digest`` (daily/weekly, or past the hourly budget); ``digest_id`` once a digest took it.
+    ``digest`` (daily/weekly, or past the hourly budget).  A story routed to the digest waits in
+    ``DigestQueue`` until a digest takes it into its ``DigestItem`` rows: taking it never
+    rewrites this (wide, much indexed) row.  ``digest_id`` is set only on a ``digest`` inbox
+    entry, the link to the digest it announces.
     """
 
     __tablename__ = "notifications"
@@ -335,8 +338,45 @@ class Notification(Base):
             "id",
             **_where("cleared_at IS NULL AND read_at IS NULL"),
         ),
-        Index("ix_notifications_digest", "user_id", "route", "digest_id", "created_at"),
+        # The hourly budget counts a reader's quick notifications (``sent_in_last_hour``).
+        Index("ix_notifications_route", "user_id", "route", "created_at"),
+        # A digest's inbox entry (the only rows with a ``digest_id``): what ``ON DELETE SET
+        # NULL`` of a deleted digest looks up.
+        Index("ix_notifications_digest_entry", "digest_id", **_where("digest_id IS NOT NULL")),
     )
+
+
+class DigestQueue(Base):
+    """A notification routed to the digest and not yet taken by one: written in the transaction
+    that routes it there (``tidings.delivery.notify.queue_for_digest``), deleted by the digest
+    that takes it (``tidings.delivery.digests``), which writes its ``DigestItem`` instead.
+
+    Narrow on purpose: the next digest of a reader reads an index range of (reader, mode, time),
+    and taking a notification is moving one small row, not updating the notification.
+    """
+
+    __tablename__ = "digest_queue"
+
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[str] = mapped_column(String(8))  # the notification's: quick | daily | weekly
+    created_at: Mapped[datetime] = mapped_column(DateTime)  # the notification's
+
+    __table_args__ = (Index("ix_digest_queue_due", "user_id", "mode", "created_at"),)
+
+
+class DigestItem(Base):
+    """A notification a digest took: at most one digest per notification (the primary key),
+    never rewritten.  Deleted with its digest (and with the reader)."""
+
+    __tablename__ = "digest_items"
+
+    notification_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+
+    __table_args__ = (Index("ix_digest_items_digest", "digest_id", "notification_id"),)
 
 
 class Delivery(Base):
