@@ -400,6 +400,27 @@ def test_push_registration_dedupes_by_endpoint(
         assert devices[1].last_seen_at == NOW.replace(tzinfo=None)
 
 
+def test_registering_again_keeps_a_device_turned_off_unless_it_changes_hands(
+    db: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    """The browser re-registers its subscription once a day so it does not expire: a device
+    the reader turned off stays off (seen again all the same); another reader signing in on
+    that browser and registering it gets it turned on."""
+    ann, bea = new_reader(db), new_reader(db, "bea@example.com")
+    phone = push_subscription("http://127.0.0.1:9999/push/phone")
+    with db.session() as session:
+        device = add_push_subscription(session, reader(session, ann), phone, settings, clock=clock)
+        device.enabled = False
+    clock.advance(days=1)
+    with db.session() as session:
+        again = add_push_subscription(session, reader(session, ann), phone, settings, clock=clock)
+        assert (again.id, again.enabled, again.user_id) == (device.id, False, ann)
+        assert again.last_seen_at == (NOW + timedelta(days=1)).replace(tzinfo=None)
+    with db.session() as session:
+        moved = add_push_subscription(session, reader(session, bea), phone, settings, clock=clock)
+        assert (moved.id, moved.enabled, moved.user_id) == (device.id, True, bea)
+
+
 def test_push_registration_accepts_the_browsers_json_text(db: Database, settings: Settings) -> None:
     import json
 

@@ -509,6 +509,9 @@ def add_push_subscription(
     The endpoint must pass ``check_push_endpoint`` (https, or http on a private network when
     those are allowed).  Registering an endpoint again refreshes its keys and ``last_seen_at``
     (and moves the device to this reader when another had it) instead of adding a second one.
+    Browsers register their subscription again now and then (``static/push.js``, once a day)
+    so that it does not expire: that keeps a device the reader turned off turned off; a device
+    that moves to another reader starts turned on.
     """
     config = push_subscription_config(subscription_json, settings)
     now = naive_utc(clock())
@@ -518,13 +521,16 @@ def add_push_subscription(
         _set_device(channel, user, config, now)
         _add_unique(session, channel, "this push endpoint was just registered; try again")
         return channel
-    _set_device(channel, user, config, now)
+    enabled = channel.enabled if channel.user_id == user.id else True
+    _set_device(channel, user, config, now, enabled=enabled)
     session.flush()
     return channel
 
 
-def _set_device(channel: Channel, user: User, config: dict[str, Any], now: datetime) -> None:
-    channel.user_id, channel.config, channel.enabled = user.id, config, True
+def _set_device(
+    channel: Channel, user: User, config: dict[str, Any], now: datetime, *, enabled: bool = True
+) -> None:
+    channel.user_id, channel.config, channel.enabled = user.id, config, enabled
     channel.last_seen_at, channel.last_error = now, None
 
 

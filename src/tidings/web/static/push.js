@@ -18,12 +18,20 @@
 // when on.  #push-settings gets data-push="on|off".
 // Each change fires "tidings:push" on document with detail {on: true|false}.
 //
+// Keeping it: the server forgets a subscription its browser has not registered for 60 days
+// (tidings.delivery.outbox.expire_push_subscriptions), and push services renew subscriptions
+// now and then.  So a signed-in page registers this browser's subscription again when the one
+// last registered for this reader (localStorage, by <body data-reader>) is another endpoint or
+// a day old: the server refreshes its keys and last-seen time and keeps its on/off as it was.
+//
 // #install ("Install Tidings") appears when the browser offers to install the app
 // (beforeinstallprompt) and asks on click.
 (function () {
   "use strict";
 
   var LATER = "tidings.push.later";
+  var REGISTERED = "tidings.push.registered"; // {reader, endpoint, at}: the last registration
+  var REGISTER_AGAIN_AFTER_MS = 24 * 60 * 60 * 1000;
   var TURN_ON = "Turn on notifications in this browser";
   var TURN_OFF = "Turn off notifications in this browser";
 
@@ -105,12 +113,39 @@
       if (permission !== "granted") return permission;
       return Promise.all([registration(), serverKey()]).then(function (both) {
         return subscribe(both[0], both[1]);
-      }).then(function (subscription) {
-        return window.tidings.api("POST", "/api/v1/push-subscriptions", subscription.toJSON());
-      }).then(function () {
+      }).then(register).then(function () {
         announce(true);
         return "granted";
       });
+    });
+  }
+
+  function register(subscription) {
+    return window.tidings.api("POST", "/api/v1/push-subscriptions", subscription.toJSON()).then(function () {
+      remember(REGISTERED, JSON.stringify({ reader: reader(), endpoint: subscription.endpoint, at: Date.now() }));
+    });
+  }
+
+  function reader() {
+    return document.body.getAttribute("data-reader") || "";
+  }
+
+  function lastRegistered() {
+    try { return JSON.parse(recall(REGISTERED) || "null") || {}; } catch (error) { return {}; }
+  }
+
+  // Resolves to true when it registered the subscription again (see "Keeping it" above).
+  function keepRegistered() {
+    if (Notification.permission !== "granted") return Promise.resolve(false);
+    return registration().then(function (reg) {
+      return reg.pushManager.getSubscription();
+    }).then(function (subscription) {
+      if (!subscription) return false;
+      var last = lastRegistered();
+      var fresh = last.reader === reader() && last.endpoint === subscription.endpoint &&
+        Date.now() - last.at < REGISTER_AGAIN_AFTER_MS;
+      if (fresh) return false;
+      return register(subscription).then(function () { return true; });
     });
   }
 
@@ -240,11 +275,13 @@
   if ("serviceWorker" in navigator) {
     registration().catch(function () { /* no service worker (an insecure origin): no push */ });
   }
+  var kept = Promise.resolve(false);
   if (pushWorks()) {
     setUpPrompt();
     setUpToggle();
+    kept = keepRegistered().catch(function () { return false; }); // tried again on the next page
   }
 
   window.tidings = window.tidings || {};
-  window.tidings.push = { enable: enable, disable: disable, isOn: isOn };
+  window.tidings.push = { enable: enable, disable: disable, isOn: isOn, kept: kept };
 })();
