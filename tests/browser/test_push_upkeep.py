@@ -100,3 +100,40 @@ def test_pages_keep_the_subscription_registered_and_its_on_off_as_the_reader_lef
 def _devices(site: Site) -> bool:
     with site.db.session() as session:
         return session.scalar(select(Channel.id).where(Channel.kind == "webpush")) is not None
+
+
+RENEW = """async ([old, renewed]) => {
+    const subscription = renewed && {endpoint: renewed.endpoint, toJSON: () => renewed};
+    return await self.tidingsRegisterRenewed(old && {endpoint: old}, subscription);
+}"""
+
+
+@pytest.mark.slow
+def test_the_service_worker_registers_a_renewed_subscription_and_forgets_the_old(
+    site: Site, open_context: Any
+) -> None:
+    """``pushsubscriptionchange`` (the push service renewed the subscription): what the service
+    worker's handler does, called in the worker (a test cannot make Chromium fire the event)."""
+    ann = site.add_reader("ann@example.com")
+    tab: Tab = open_context(with_push=True)
+    tab.sign_in("ann@example.com")
+    page = tab.new_page()
+    page.goto("/")
+    tab.context.grant_permissions(["notifications"], origin=site.origin)
+    page.locator("#push-allow").click()
+    wait_until(lambda: _devices(site), "the subscription stored")
+    old = device(site)
+    worker = tab.context.service_workers[0] if tab.context.service_workers else None
+    worker = worker or tab.context.wait_for_event("serviceworker")
+    renewed = site.push_subscription().to_json()
+
+    assert worker.evaluate(RENEW, [old.endpoint, renewed]) is True
+    now = device(site)
+    assert (now.endpoint, now.user_id, now.enabled) == (renewed["endpoint"], ann, True)
+
+    # Signed out, the worker sends nothing (the next sign-in's first page registers it).
+    tab.api(page, "POST", "/api/v1/auth/logout")
+    again = site.push_subscription().to_json()
+    assert worker.evaluate(RENEW, [renewed["endpoint"], again]) is False
+    assert device(site).endpoint == renewed["endpoint"]
+    tab.assert_no_page_errors()

@@ -6,6 +6,12 @@
 //   id: the click opens /notifications/{id}/open, which records the click, marks it read and
 //   redirects to the article.  Digests ("digest-12") and test pushes ("test") open the inbox.
 // notificationclick: close it, focus a window already showing that URL, or open one there.
+// pushsubscriptionchange: the push service renewed this browser's subscription (or dropped it:
+//   then the worker subscribes again with the same server key).  The new one is registered at
+//   once with the signed-in reader's session (its CSRF token from GET /api/v1/auth/session) and
+//   the old endpoint removed, so pushes keep coming before the reader next opens a page (which
+//   would register it too: static/push.js).  Signed out: nothing is sent; the next sign-in's
+//   first page registers it.
 "use strict";
 
 var ICON = "/static/icons/icon-192.png";
@@ -77,3 +83,46 @@ self.addEventListener("notificationclick", function (event) {
     })
   );
 });
+
+function resubscribe(oldSubscription) {
+  var key = oldSubscription && oldSubscription.options && oldSubscription.options.applicationServerKey;
+  if (!key) return Promise.resolve(null);
+  return self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+}
+
+function api(method, path, csrf, body) {
+  var headers = { "Accept": "application/json", "X-CSRF-Token": csrf };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  return fetch(path, {
+    method: method,
+    credentials: "same-origin",
+    headers: headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+// Resolves to true once the server has the renewed subscription.
+function registerRenewed(oldSubscription, newSubscription) {
+  var renewed = newSubscription ? Promise.resolve(newSubscription) : resubscribe(oldSubscription);
+  return renewed.then(function (subscription) {
+    if (!subscription) return false;
+    return fetch("/api/v1/auth/session", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (reply) { return reply.ok ? reply.json() : null; })
+      .then(function (session) {
+        if (!session || !session.csrf_token) return false;
+        return api("POST", "/api/v1/push-subscriptions", session.csrf_token, subscription.toJSON()).then(function (reply) {
+          if (!reply.ok) return false;
+          var old = oldSubscription && oldSubscription.endpoint;
+          if (!old || old === subscription.endpoint) return true;
+          var path = "/api/v1/push-subscriptions?endpoint=" + encodeURIComponent(old);
+          return api("DELETE", path, session.csrf_token).then(function () { return true; });
+        });
+      });
+  });
+}
+
+self.addEventListener("pushsubscriptionchange", function (event) {
+  event.waitUntil(registerRenewed(event.oldSubscription, event.newSubscription).catch(function () { return false; }));
+});
+
+self.tidingsRegisterRenewed = registerRenewed; // what the event does, for the tests to call
