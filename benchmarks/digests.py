@@ -6,15 +6,17 @@ every fifth story matched by both alerts).  The database is seeded with bulk ins
 timed).  Each size runs in its own child process, so its peak RSS starts from a clean heap:
 
 1. **build** — ``DigestScheduler.run_due()`` at 07:30: every reader's digest row, the 20
-   notifications taken, the email delivery and the inbox entry (wall clock and the CPU time of
-   the process);
-2. **send** — pending digest deliveries taken in batches of 500, their messages read with
-   ``digest_messages`` (three queries per batch), rendered (grouped by alert, then story; HTML
-   and plain text) and composed by the email channel, handed over on SMTP sessions kept open
-   (``--senders`` threads, one session each) and marked sent;
+   notifications taken from the digest queue, the email delivery and the inbox entry (wall
+   clock, the CPU time of the process and, on PostgreSQL, of the server's backends);
+2. **send** — the product's path: ``--workers`` processes each run a ``DeliveryWorker``
+   (``--threads`` sender threads, one kept SMTP session each) until no delivery is left: claim
+   a batch, build its digest messages at once (``digest_messages``: grouped by alert, then
+   story; HTML and plain text), compose, hand over, record the attempt and mark it sent.  The
+   workers start together once all are ready (imports not timed); the CPU time of every worker
+   process (and of the PostgreSQL backends) is summed;
 3. **bare** — beside it, the same SMTP server fed one pre-composed digest email of the same
-   size over one kept connection by a bare ``smtplib`` loop: the most that server accepts from
-   one client.  Run before and after ours; the faster of the two counts.
+   size over one kept connection by a bare ``smtplib`` loop in one process: the most that
+   server accepts from one client.  Run before and after ours; the faster of the two counts.
 
 Two SMTP servers receive, each in its own process, accepting and discarding:
 
@@ -26,7 +28,7 @@ Two SMTP servers receive, each in its own process, accepting and discarding:
   Python (~300 lines per digest): it caps both senders at a few hundred emails per second on
   this machine.  The first ``--aiosmtpd-limit`` digests go to it.
 
-Besides rates, the sender's CPU time per email (``time.process_time`` of the sending process,
+Besides rates, the senders' CPU time per email (``time.process_time`` of every sending process,
 every thread) is reported for ours and for the bare loop: robust to other load on the machine.
 
 Usage::
@@ -34,6 +36,7 @@ Usage::
     python benchmarks/digests.py                        # 10k, 50k and 100k readers, SQLite
     python benchmarks/digests.py --sizes 100000 --aiosmtpd-limit 3000
     python benchmarks/digests.py --sizes 10000 --database-url postgresql://…
+    python benchmarks/digests.py --sizes 100000 --workers 2 --threads 4
 """
 
 from __future__ import annotations
@@ -53,20 +56,20 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text
 
 from _common import postgres_database, server_cpu
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
 from tidings.delivery.channels.email import EmailChannel, shared_smtp
 from tidings.delivery.digests import DigestScheduler, digest_messages
+from tidings.delivery.message import Message
+from tidings.delivery.outbox import DeliveryWorker
 from tidings.store.db import Database
-from tidings.store.models import Channel, Delivery
 
 SEED = 20180603
 NOW = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)
@@ -239,6 +242,12 @@ def seed(url: str, readers: int) -> None:
                 Database_table("notifications").insert(),
                 [notification_row(rng, i, n, joined) for i in ids for n in range(PER_READER)],
             )
+        connection.execute(  # queued for the digest, as the notifier queues them
+            text(
+                "INSERT INTO digest_queue (notification_id, user_id, mode, created_at) "
+                "SELECT id, user_id, mode, created_at FROM notifications WHERE route = 'digest'"
+            )
+        )
     db.dispose()
 
 
@@ -291,26 +300,28 @@ def measure(url: str, ports: dict[str, int], args: argparse.Namespace) -> dict[s
         "build_server_cpu_s": server_cpu(db) - server,
         "rss_build_mb": peak_rss_mb(),
     }
+    with db.session() as session:  # the bare loop's email: a digest composed by our channel
+        message = digest_messages(session, [1], "email", settings_for(url, data_dir, 0))[1]
     for kind, limit in (("aiosmtpd", args.aiosmtpd_limit), ("sink", 0)):
         if limit < 0:
             continue
         settings = settings_for(url, data_dir, ports[kind])
-        bare_before = bare_loop(settings, db, ports[kind], args.bare_count)
-        wall, cpu = time.perf_counter(), time.process_time()
-        sent = send_all(settings, db, args.senders, limit)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        bare_after = bare_loop(settings, db, ports[kind], args.bare_count)
+        bare_before = bare_loop(settings, message, ports[kind], args.bare_count)
+        server = server_cpu(db)
+        sent = send_with_workers(url, data_dir, ports[kind], args, limit)
+        sent["server_cpu_s"] = server_cpu(db) - server
+        bare_after = bare_loop(settings, message, ports[kind], args.bare_count)
         bare = max((bare_before, bare_after), key=lambda b: b["per_s"])
+        count = sent["sent"]
         result[kind] = {
-            "sent": sent,
-            "send_s": wall,
-            "per_s": sent / wall if wall else 0.0,
-            "cpu_ms": 1000 * cpu / sent if sent else 0.0,
+            **sent,
+            "per_s": count / sent["send_s"] if sent["send_s"] else 0.0,
+            "cpu_ms": 1000 * sent["cpu_s"] / count if count else 0.0,
+            "server_cpu_ms": 1000 * sent["server_cpu_s"] / count if count else 0.0,
             "bare_per_s": bare["per_s"],
             "bare_cpu_ms": bare["cpu_ms"],
             "email_bytes": bare["bytes"],
         }
-        shared_smtp(settings).close()
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 
@@ -325,62 +336,71 @@ def settings_for(url: str, data_dir: Path, port: int) -> Settings:
     )
 
 
-def send_all(settings: Settings, db: Database, senders: int, limit: int = 0) -> int:
-    """Pending digest deliveries (every one, or the first ``limit``): taken in batches, their
-    messages read and rendered, handed over, marked sent."""
-    lock = threading.Lock()
-    cursor = {"after": 0, "claimed": 0}
-
-    def next_batch() -> list[tuple[int, int, dict[str, Any]]]:
-        with lock, db.session() as session:
-            size = min(BATCH, limit - cursor["claimed"]) if limit else BATCH
-            if size <= 0:
-                return []
-            rows = session.execute(
-                select(Delivery.id, Delivery.digest_id, Channel.config)
-                .join(Channel, Channel.id == Delivery.channel_id)
-                .where(Delivery.id > cursor["after"], Delivery.status == "pending")
-                .order_by(Delivery.id)
-                .limit(size)
-            ).all()
-            if rows:
-                cursor["after"] = rows[-1].id
-                cursor["claimed"] += len(rows)
-            return [(r.id, r.digest_id, r.config) for r in rows]
-
-    def sender() -> int:
-        done = 0
-        while batch := next_batch():
-            done += send_batch(settings, db, batch)
-        shared_smtp(settings).close()
-        return done
-
-    with ThreadPoolExecutor(senders) as pool:
-        return sum(pool.map(lambda _: sender(), range(senders)))
-
-
-def send_batch(
-    settings: Settings, db: Database, batch: list[tuple[int, int, dict[str, Any]]]
-) -> int:
-    connections = shared_smtp(settings)
-    with db.session() as session:  # read the batch's digests, then let go of the database
-        messages = digest_messages(session, [digest for _, digest, _ in batch], "email", settings)
-    for _delivery, digest, config in batch:
-        EmailChannel(config["address"], settings, connections=connections).send(messages[digest])
-    with db.session() as session:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([row[0] for row in batch]))
-            .values(status="sent", sent_at=naive_utc(NOW), attempts=1)
+def send_with_workers(
+    url: str, data_dir: Path, port: int, args: argparse.Namespace, limit: int
+) -> dict[str, Any]:
+    """Send the pending deliveries (all, or ``limit`` of them shared out) with ``args.workers``
+    worker processes started together; their summed CPU time, the wall clock from the start
+    signal to the last one done, and the largest peak RSS."""
+    command = [sys.executable, __file__, "--send-worker", url, "--data-dir", str(data_dir)]
+    command += ["--port", str(port), "--threads", str(args.threads)]
+    share = -(-limit // args.workers) if limit else 0
+    workers = [
+        subprocess.Popen(
+            [*command, "--worker-id", f"bench-{k}", "--limit", str(share)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-    return len(batch)
+        for k in range(args.workers)
+    ]
+    for worker in workers:  # imported and connected: ready
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    started = time.perf_counter()
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    reports = []
+    for worker in workers:
+        assert worker.stdout is not None
+        reports.append(json.loads(worker.stdout.readline()))
+        worker.wait()
+    return {
+        "sent": sum(r["sent"] for r in reports),
+        "send_s": time.perf_counter() - started,
+        "cpu_s": sum(r["cpu_s"] for r in reports),
+        "workers": args.workers,
+        "threads": args.threads,
+        "worker_rss_mb": max(r["rss_mb"] for r in reports),
+    }
 
 
-def bare_loop(settings: Settings, db: Database, port: int, count: int) -> dict[str, float]:
+def send_worker(args: argparse.Namespace) -> None:
+    """One worker process: a ``DeliveryWorker`` sending until no delivery is due (or its
+    ``--limit`` is reached).  Prints "ready", waits for "go", then its report as JSON."""
+    settings = settings_for(args.send_worker, Path(args.data_dir), args.port)
+    db = Database(args.send_worker)
+    with db.session() as session:
+        session.execute(select(1))
+    worker = DeliveryWorker(settings, db, worker_id=args.worker_id, concurrency=args.threads)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    cpu, sent = time.process_time(), 0
+    while not args.limit or sent < args.limit:
+        done = worker.run_due(limit=args.limit - sent if args.limit else BATCH)
+        if not done:
+            break
+        sent += done
+    worker.close()
+    shared_smtp(settings).close()
+    cpu = time.process_time() - cpu
+    print(json.dumps({"sent": sent, "cpu_s": cpu, "rss_mb": peak_rss_mb()}), flush=True)
+
+
+def bare_loop(settings: Settings, message: Message, port: int, count: int) -> dict[str, float]:
     """A bare smtplib loop sending one composed digest over one connection, ``count`` times:
     emails per second and CPU milliseconds per email."""
-    with db.session() as session:
-        message = digest_messages(session, [1], "email", settings)[1]
     data = EmailChannel("reader1@example.com", settings).compose(message).as_bytes()
     options = ["BODY=8BITMIME"]  # as ours: both servers take 8BITMIME
     with smtplib.SMTP("127.0.0.1", port) as smtp:
@@ -419,8 +439,10 @@ def run_size(readers: int, ports: dict[str, int], args: argparse.Namespace) -> d
                 url,
                 "--ports",
                 json.dumps(ports),
-                "--senders",
-                str(getattr(args, "senders", 2)),
+                "--workers",
+                str(getattr(args, "workers", 2)),
+                "--threads",
+                str(getattr(args, "threads", 16)),
                 "--data-dir",
                 str(Path(tmp) / "data"),
                 "--aiosmtpd-limit",
@@ -456,23 +478,28 @@ def report(results: list[dict[str, Any]]) -> None:
         print(
             f"| {r['readers']:,} | {r['digests']:,} | {r['build_s']:.1f} | "
             f"{r['build_cpu_s']:.1f} | {r.get('build_server_cpu_s', 0):.1f} | "
-            f"{r['peak_rss_mb']:.0f} |"
+            f"{r['rss_build_mb']:.0f} |"
         )
     print()
-    print("Send (ours: messages read, rendered, composed, handed over; bare: smtplib loop):")
+    print("Send (ours: DeliveryWorker processes; bare: one smtplib loop, pre-composed email):")
     print(
-        "| readers | receiver | sent | ours emails/s | bare emails/s | ratio | "
-        "ours CPU ms/email | bare CPU ms/email | email KB |"
+        "| readers | receiver | workers × threads | sent | ours s | ours emails/s | "
+        "bare emails/s | ratio | ours CPU ms/email | server CPU ms/email | bare CPU ms/email | "
+        "worker peak RSS MB | email KB |"
     )
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
     for r in results:
         for kind in ("sink", "aiosmtpd"):
             if kind in r:
                 k = r[kind]
                 print(
-                    f"| {r['readers']:,} | {kind} | {k['sent']:,} | {k['per_s']:,.0f} | "
+                    f"| {r['readers']:,} | {kind} | {k['workers']} × {k['threads']} | "
+                    f"{k['sent']:,} | {k['send_s']:.1f} | {k['per_s']:,.0f} | "
                     f"{k['bare_per_s']:,.0f} | {k['per_s'] / k['bare_per_s']:.2f} | "
-                    f"{k['cpu_ms']:.2f} | {k['bare_cpu_ms']:.2f} | {k['email_bytes'] / 1024:.1f} |"
+                    f"{k['cpu_ms']:.2f} | {k['server_cpu_ms']:.2f} | {k['bare_cpu_ms']:.2f} | "
+                    f"{k['worker_rss_mb']:.0f} | {k['email_bytes'] / 1024:.1f} |"
                 )
     print()
     print("Built and handed to SMTP (build + every digest at our rate into the sink):")
@@ -507,7 +534,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=None)
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--senders", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="DeliveryWorker processes")
+    parser.add_argument(
+        "--threads", type=int, default=16, help="sender threads per worker (the product default)"
+    )
     parser.add_argument(
         "--aiosmtpd-limit",
         type=int,
@@ -518,11 +548,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--send-worker", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-id", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main() -> None:
     args = parse_args()
+    if args.send_worker:
+        send_worker(args)
+        return
     if args.child:
         print(json.dumps(measure(args.child, json.loads(args.ports), args)))
         return

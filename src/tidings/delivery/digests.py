@@ -52,10 +52,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
@@ -601,7 +602,7 @@ def digest_messages(
         return summaries
     stories = digest_stories(session, list(summaries))
     headings = section_headings(
-        session, {a for rows in stories.values() for row in rows for a in row.alert_ids or []}
+        session, {a for rows in stories.values() for row in rows for a in stored_ids(row[-1])}
     )
     links = UnsubscribeLinks(settings)
     return {
@@ -629,7 +630,8 @@ def _email_message(summary: Message, sections: list[DigestSection], unsubscribe:
 
 def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[Any]]:
     """The stories each digest took, newest first: one query, an index range of its items per
-    digest and a primary-key probe per story."""
+    digest and a primary-key probe per story.  Rows as they come from the driver (JSON and
+    times as text, parsed by ``story_rows``: the same values recur across a batch)."""
     i, n = _items.c, _notifications.c
     query = (
         select(
@@ -638,20 +640,34 @@ def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[An
             n.url,
             n.source,
             n.byline,
-            n.published,
+            cast_(n.published, String),
             n.snippet,
             n.snippet_html,
             n.also_reported_by,
-            n.alert_ids,
+            cast_(n.alert_ids, String),
         )
         .select_from(_items.join(_notifications, n.id == i.notification_id))
         .where(in_ids(session, i.digest_id, digest_ids))
         .order_by(i.digest_id, n.created_at.desc(), n.id.desc())
     )
     stories: dict[int, list[Any]] = {}
-    for row in session.execute(query):
-        stories.setdefault(row.digest_id, []).append(row)
+    for row in session.execute(query).tuples():
+        stories.setdefault(row[0], []).append(row)
     return stories
+
+
+@lru_cache(maxsize=65536)
+def stored_ids(text: str | None) -> frozenset[int]:
+    """A stored JSON list of alert ids (remembered: a reader's few combinations recur)."""
+    return frozenset(json.loads(text)) if text else frozenset()
+
+
+@lru_cache(maxsize=65536)
+def stored_time(text: str | None) -> datetime | None:
+    """A stored UTC time as text (either database's form), aware."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def section_headings(session: Session, alert_ids: set[int]) -> dict[int, str]:
@@ -667,36 +683,32 @@ def section_headings(session: Session, alert_ids: set[int]) -> dict[int, str]:
 
 
 def digest_sections(stories: list[Any], headings: dict[int, str]) -> list[DigestSection]:
-    """A digest's stories (newest first) grouped by alert, in alert order; ``headings`` names
-    the alerts that still exist (a story of none of them is under "Other stories")."""
+    """A digest's stories (``digest_stories`` rows, newest first) grouped by alert, in alert
+    order; ``headings`` names the alerts that still exist (a story of none of them is under
+    "Other stories")."""
     grouped: dict[int | None, list[DigestStory]] = {}
-    for story in stories:
-        known = sorted(headings.keys() & (story.alert_ids or ()))
-        shown = story_of(story)
+    known_alerts = headings.keys()
+    for _, title, url, source, byline, published, snippet, html, also, alerts in stories:
+        known = sorted(known_alerts & stored_ids(alerts))
+        shown = DigestStory(
+            title,
+            url or "",
+            source or "",
+            byline or "",
+            stored_time(published),
+            snippet or "",
+            html or "",
+            also or 0,
+        )
         grouped.setdefault(known[0] if known else None, []).append(shown)
         for other in known[1:]:  # listed by title, pointing to where it is shown
-            see = DigestStory(title=shown.title, url=shown.url, see_section=headings[known[0]])
+            see = DigestStory(title=title, url=shown.url, see_section=headings[known[0]])
             grouped.setdefault(other, []).append(see)
     order = sorted(a for a in grouped if a is not None)
     sections = [DigestSection(headings[a], tuple(grouped[a])) for a in order]
     if None in grouped:
         sections.append(DigestSection(OTHER_STORIES, tuple(grouped[None])))
     return sections
-
-
-def story_of(notification: Any, see: str = "") -> DigestStory:
-    """A story of a digest from its notification (row or ``Notification``)."""
-    return DigestStory(
-        title=notification.title,
-        url=notification.url or "",
-        source=notification.source or "",
-        byline=notification.byline or "",
-        published=as_utc(notification.published),
-        snippet=notification.snippet or "",
-        snippet_html=notification.snippet_html or "",
-        also_reported_by=notification.also_reported_by or 0,
-        see_section=see,
-    )
 
 
 # -- One-click unsubscribe ----------------------------------------------------------------

@@ -29,9 +29,9 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tidings.clock import Clock, as_utc, naive_utc, utcnow
@@ -59,6 +59,8 @@ from tidings.store.models import (
 )
 
 log = logging.getLogger("tidings.outbox")
+DELIVERIES = cast(Table, Delivery.__table__)
+ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
 
 MAX_ATTEMPTS = 8
 BACKOFF_FIRST = 30.0  # seconds before the second attempt; doubles each time
@@ -201,8 +203,8 @@ class DeliveryWorker:
     def record_in(self, session: Session, outcomes: list[Outcome]) -> None:
         kept = self._conclude(session, outcomes)
         rows = [_attempt_row(o, self.worker_id) for o in outcomes if o.job.delivery_id in kept]
-        if rows:
-            session.execute(insert(DeliveryAttempt), rows)
+        if rows:  # a Core insert: no ORM bookkeeping for rows nobody loads
+            session.connection().execute(insert(ATTEMPTS), rows)
 
     def _log(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
@@ -232,21 +234,23 @@ class DeliveryWorker:
         """Mark deliveries sent (those still claimed by us); return their ids."""
         if not delivery_ids:
             return set()
+        d = DELIVERIES.c
         return set(
-            session.scalars(
-                update(Delivery)
-                .where(Delivery.id.in_(delivery_ids), Delivery.claimed_by == self.worker_id)
+            session.connection()
+            .execute(
+                update(DELIVERIES)
+                .where(in_ids(session, d.id, delivery_ids), d.claimed_by == self.worker_id)
                 .values(
                     status="sent",
                     sent_at=naive_utc(self.clock()),
-                    attempts=Delivery.attempts + 1,
+                    attempts=d.attempts + 1,
                     last_error=None,
                     claimed_by=None,
                     claimed_until=None,
                 )
-                .returning(Delivery.id)
-                .execution_options(synchronize_session=False)
+                .returning(d.id)
             )
+            .scalars()
         )
 
     def _failed(self, session: Session, outcome: Outcome, error: DeliveryError) -> None:
@@ -346,12 +350,13 @@ def prepare_jobs(session: Session, delivery_ids: list[int], settings: Settings) 
         .where(in_ids(session, Delivery.id, delivery_ids))
         .order_by(Delivery.id)
     ).all()
+    story_ids = [r.notification_id for r in rows if r.notification_id is not None]
     notifications = {
         n.id: n
-        for n in session.scalars(
-            select(Notification).where(
-                in_ids(session, Notification.id, [r.notification_id for r in rows])
-            )
+        for n in (
+            session.scalars(select(Notification).where(in_ids(session, Notification.id, story_ids)))
+            if story_ids
+            else ()
         )
     }
     names = alert_names(session, {a for n in notifications.values() for a in n.alert_ids})
