@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from tidings.web.auth import Caller
 from tidings.web.context import WebDep
 from tidings.web.errors import ApiError
 from tidings.web.pages import PageCaller, PageNotFound, PageReader, render
-from tidings.web.pages.reader import reader_zone
+from tidings.web.pages.reader import reader_zone, safe_snippet
 from tidings.web.routes.inbox import in_inbox, list_notifications, record_click
 from tidings.web.schemas import MAX_ID, NotificationOut
 
@@ -132,10 +132,3 @@ def _item(n: NotificationOut, names: dict[int, str], zone: ZoneInfo) -> InboxIte
         snippet=safe_snippet(n.snippet_html, n.snippet),
     )
 
-
-def safe_snippet(snippet_html: str | None, snippet: str | None) -> Markup:
-    """The stored snippet HTML (escaped text with ``<mark>``), or the plain snippet escaped
-    when the HTML holds any other tag."""
-    if snippet_html and "<" not in snippet_html.replace("<mark>", "").replace("</mark>", ""):
-        return Markup(snippet_html)  # checked above: escaped text and <mark> only
-    return escape(snippet or "")

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,7 @@ class StoryView:
     source: str | None
     byline: str | None
     when: datetime | None
-    snippet_html: Markup | None
+    snippet_html: Markup
     other_sources: list[str]
     also_reported_by: int
     matched: list[str]
@@ -142,6 +142,14 @@ def latest_stories(session: Session, user: User) -> list[StoryView]:
     return [story_view(n, labels, sources, zone) for n in rows]
 
 
+def safe_snippet(snippet_html: str | None, snippet: str | None) -> Markup:
+    """The stored snippet HTML (escaped text with ``<mark>``), or the plain snippet escaped
+    when the HTML holds any other tag."""
+    if snippet_html and "<" not in snippet_html.replace("<mark>", "").replace("</mark>", ""):
+        return Markup(snippet_html)  # checked above: escaped text and <mark> only
+    return escape(snippet or "")
+
+
 def story_view(
     n: Notification, labels: dict[int, str], sources: dict[int, list[str]], zone: ZoneInfo
 ) -> StoryView:
@@ -154,7 +162,7 @@ def story_view(
         source=n.source,
         byline=n.byline,
         when=when.astimezone(zone) if when else None,
-        snippet_html=Markup(n.snippet_html) if n.snippet_html else None,  # stored escaped
+        snippet_html=safe_snippet(n.snippet_html, n.snippet),
         other_sources=other_sources(n, sources),
         also_reported_by=n.also_reported_by or 0,
         matched=matched,
