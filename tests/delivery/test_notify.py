@@ -19,6 +19,7 @@ from tidings.store.models import (
     Article,
     Channel,
     Delivery,
+    DigestQueue,
     Notification,
     Story,
     Topic,
@@ -133,6 +134,16 @@ def notifications(db: Database) -> list[Notification]:
 def deliveries(db: Database) -> list[Delivery]:
     with db.session() as s:
         return list(s.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def digest_queue(db: Database) -> list[tuple[int, int, str]]:
+    """What waits for a digest: (notification, reader, mode)."""
+    q = DigestQueue
+    with db.session() as s:
+        rows = s.execute(
+            select(q.notification_id, q.user_id, q.mode).order_by(q.user_id, q.notification_id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
 # -- snippets ---------------------------------------------------------------------------------
@@ -272,6 +283,8 @@ def test_past_the_hourly_budget_a_quick_alert_goes_to_the_digest(db: Database) -
     store(db, notifier, new_story(db), url="https://third.example/assad-later")
     assert [n.route for n in notifications(db)] == ["quick", "digest", "quick"]
     assert len(deliveries(db)) == 2
+    [moved] = [n for n in notifications(db) if n.route == "digest"]
+    assert digest_queue(db) == [(moved.id, moved.user_id, "quick")]  # the next daily digest's
 
 
 def test_daily_and_weekly_alerts_go_to_the_digest(db: Database) -> None:
@@ -291,6 +304,7 @@ def test_daily_and_weekly_alerts_go_to_the_digest(db: Database) -> None:
         ("daily", "digest"),
     ]
     assert deliveries(db) == []
+    assert digest_queue(db) == [(n.id, n.user_id, n.mode) for n in notifications(db)]
 
 
 def test_each_alert_chooses_its_channels(db: Database) -> None:

@@ -20,6 +20,7 @@ from tests.delivery.test_notify import (
     add_channel,
     add_user,
     deliveries,
+    digest_queue,
     new_story,
     notifications,
     store,
@@ -263,6 +264,8 @@ def test_a_hold_released_past_the_budget_goes_to_the_digest(
         assert outbox.run_due() == 1
     assert sorted(n.route for n in notifications(db)) == ["digest", "quick"]
     assert [d.status for d in deliveries(db)] == ["sent"]
+    [moved] = [n for n in notifications(db) if n.route == "digest"]
+    assert digest_queue(db) == [(moved.id, reader, "quick")]  # waiting for the next digest
 
 
 def test_push_subscriptions_unseen_for_60_days_expire(db: Database) -> None:

@@ -651,7 +651,7 @@ def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[An
         .order_by(i.digest_id, n.created_at.desc(), n.id.desc())
     )
     stories: dict[int, list[Any]] = {}
-    for row in session.execute(query).tuples():
+    for row in session.execute(query).all():  # fetched at once, not row by row
         stories.setdefault(row[0], []).append(row)
     return stories
 

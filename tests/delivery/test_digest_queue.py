@@ -1,0 +1,222 @@
+"""The digest queue: notifications wait in ``digest_queue`` and a digest moves them into
+``digest_items`` — late commits, replays, concurrent schedulers, and the 0002 migration that
+moved existing data dirs onto it.  SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alembic import command
+from sqlalchemy import select
+
+from tidings.clock import FrozenClock, naive_utc
+from tidings.config import Settings
+from tidings.delivery.digests import DigestScheduler, digest_messages, lock_readers
+from tidings.delivery.notify import queue_for_digest
+from tidings.store.db import Database, alembic_config
+from tidings.store.models import Digest, DigestItem, DigestQueue, Notification, Story, User
+
+JOINED = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
+FIRST = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)  # the first 07:30 UTC after joining
+SECOND = FIRST + timedelta(days=1)
+
+
+def add_reader(db: Database, email: str) -> int:
+    with db.session() as s:
+        user = User(email=email, timezone="UTC", created_at=naive_utc(JOINED))
+        s.add(user)
+        s.flush()
+        return user.id
+
+
+def story_notification(
+    session: object, reader: int, at: datetime, title: str, *, queue: bool = True, **fields: object
+) -> Notification:
+    """A daily story notification routed to the digest (queued, as the notifier does)."""
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    story = Story(title=title, first_seen_at=naive_utc(at), updated_at=naive_utc(at))
+    session.add(story)
+    session.flush()
+    note = Notification(
+        user_id=reader,
+        story_id=story.id,
+        title=title,
+        alert_ids=[],
+        mode="daily",
+        route="digest",
+        created_at=naive_utc(at),
+        **fields,
+    )
+    session.add(note)
+    session.flush()
+    if queue:
+        queue_for_digest(session, [(note.id, reader, "daily", naive_utc(at))])
+    return note
+
+
+def add_story(db: Database, reader: int, at: datetime, title: str) -> int:
+    with db.session() as s:
+        return story_notification(s, reader, at, title).id
+
+
+def taken(db: Database) -> dict[int, int]:
+    """``{notification: digest}`` of every digest item."""
+    with db.session() as s:
+        return dict(s.execute(select(DigestItem.notification_id, DigestItem.digest_id)).all())
+
+
+def queued(db: Database) -> set[int]:
+    with db.session() as s:
+        return set(s.scalars(select(DigestQueue.notification_id)))
+
+
+def digests(db: Database, reader: int | None = None) -> list[Digest]:
+    with db.session() as s:
+        query = select(Digest).order_by(Digest.user_id, Digest.cutoff)
+        if reader is not None:
+            query = query.where(Digest.user_id == reader)
+        return list(s.scalars(query))
+
+
+def scheduler(settings: Settings, db: Database, at: datetime, **options: object) -> DigestScheduler:
+    return DigestScheduler(settings, db, clock=FrozenClock(at), worker_id="test", **options)  # type: ignore[arg-type]
+
+
+def test_a_replay_builds_nothing_and_a_late_commit_waits_for_the_next_digest(settings, db):
+    reader = add_reader(db, "reader@example.com")
+    early = add_story(db, reader, FIRST - timedelta(hours=2), "Early")
+    assert scheduler(settings, db, FIRST).build(FIRST).built == 1
+    # Stamped before the first cutoff, committed after that digest was built:
+    late = add_story(db, reader, FIRST - timedelta(minutes=5), "Late")
+    replay = scheduler(settings, db, FIRST).build(FIRST)  # the same pass again
+    assert (replay.built, replay.notifications) == (0, 0)
+    first = digests(db, reader)
+    assert len(first) == 1 and taken(db) == {early: first[0].id} and queued(db) == {late}
+    assert scheduler(settings, db, SECOND).build(SECOND).notifications == 1
+    one, two = digests(db, reader)
+    assert taken(db) == {early: one.id, late: two.id} and queued(db) == set()
+    assert (one.notification_count, two.notification_count) == (1, 1)
+
+
+def test_taking_a_notification_does_not_rewrite_it(settings, db):
+    reader = add_reader(db, "reader@example.com")
+    note = add_story(db, reader, FIRST - timedelta(hours=1), "A story")
+    scheduler(settings, db, FIRST).build(FIRST)
+    [digest] = digests(db, reader)
+    with db.session() as s:
+        stored = s.get(Notification, note)
+        entry = s.scalars(select(Notification).where(Notification.kind == "digest")).one()
+        assert stored is not None and stored.digest_id is None and stored.route == "digest"
+        assert entry.digest_id == digest.id  # only the inbox entry links to its digest
+        [message] = digest_messages(s, [digest.id], "email", settings).values()
+    assert [story.title for section in message.sections for story in section.stories] == ["A story"]
+
+
+def test_a_notification_committing_after_the_build_goes_to_the_next_digest_on_postgres(
+    postgres_url: str, tmp_path
+):
+    db = Database(postgres_url)
+    settings = Settings.from_env({}, data_dir=tmp_path / "data", database_url=postgres_url)
+    reader = add_reader(db, "reader@example.com")
+    try:
+        with db.sessions() as writer, writer.begin():  # the notifier's transaction, still open
+            late = story_notification(writer, reader, FIRST - timedelta(minutes=5), "Late").id
+            report = scheduler(settings, db, FIRST).build(FIRST)  # does not wait for it
+            assert (report.built, report.empty) == (1, 1)
+        assert queued(db) == {late} and taken(db) == {}
+        scheduler(settings, db, SECOND).build(SECOND)
+        assert taken(db) == {late: digests(db, reader)[1].id}
+    finally:
+        db.dispose()
+
+
+def test_concurrent_schedulers_on_postgres_share_the_readers_and_take_each_story_once(
+    postgres_url: str, tmp_path
+):
+    db = Database(postgres_url)
+    settings = Settings.from_env({}, data_dir=tmp_path / "data", database_url=postgres_url)
+    readers = [add_reader(db, f"reader{k}@example.com") for k in range(6)]
+    stories = {
+        add_story(db, reader, FIRST - timedelta(minutes=k + 1), f"Story {reader}.{k}"): reader
+        for reader in readers
+        for k in range(3)
+    }
+    try:
+        with db.session() as other:  # another scheduler, mid-build on the first two readers
+            assert lock_readers(other, readers[:2]) == set(readers[:2])
+            report = scheduler(settings, db, FIRST, batch_size=4).build(FIRST)
+            assert report.readers == set(readers[2:]) and report.notifications == 12
+        report = scheduler(settings, db, FIRST, batch_size=4).build(FIRST)
+        assert report.readers == set(readers[:2]) and report.notifications == 6
+        assert scheduler(settings, db, FIRST).build(FIRST).built == 0  # both done: a no-op
+    finally:
+        db.dispose()
+    by_reader = {d.user_id: d for d in digests(db)}
+    assert len(digests(db)) == len(readers) == len(by_reader)
+    assert {n: by_reader[r].id for n, r in stories.items()} == taken(db)
+    assert queued(db) == set()
+
+
+def test_a_data_dir_at_0001_upgrades_and_the_next_digest_takes_exactly_what_was_waiting(
+    settings, database_url
+):
+    db = Database(database_url)
+    config = alembic_config(db)
+    command.downgrade(config, "0001")
+    reader = add_reader(db, "reader@example.com")
+    with db.session() as s:  # as 0001 kept them: a digest took ``digest_id`` notifications
+        old = Digest(
+            user_id=reader,
+            mode="daily",
+            cutoff=naive_utc(FIRST),
+            notification_count=2,
+            sent=True,
+            created_at=naive_utc(FIRST),
+        )
+        s.add(old)
+        s.flush()
+        before = FIRST - timedelta(hours=1)
+        was_taken = [
+            story_notification(s, reader, before, f"Taken {k}", queue=False, digest_id=old.id).id
+            for k in range(2)
+        ]
+        waiting = [
+            story_notification(s, reader, FIRST + timedelta(hours=k), f"Waiting {k}", queue=False)
+            for k in range(1, 3)
+        ]
+        waiting_ids = [note.id for note in waiting]
+        entry = Notification(
+            user_id=reader,
+            kind="digest",
+            title="Your daily digest: 2 stories",
+            mode="daily",
+            route="digest",
+            digest_id=old.id,
+            created_at=naive_utc(FIRST),
+        )
+        quick = Notification(
+            user_id=reader, title="Now", mode="quick", route="quick", created_at=naive_utc(FIRST)
+        )
+        s.add_all([entry, quick])
+        s.flush()
+        old_id, entry_id = old.id, entry.id
+    command.upgrade(config, "head")
+    assert taken(db) == dict.fromkeys(was_taken, old_id)
+    assert queued(db) == set(waiting_ids)
+    with db.session() as s:
+        links = dict(s.execute(select(Notification.id, Notification.digest_id)).all())
+    assert links[entry_id] == old_id and all(links[n] is None for n in was_taken)
+    report = scheduler(settings, db, SECOND).build(SECOND)
+    assert (report.built, report.notifications) == (1, 2)
+    new = digests(db, reader)[-1]
+    assert new.window_start is not None and new.notification_count == 2
+    assert taken(db) == {**dict.fromkeys(was_taken, old_id), **dict.fromkeys(waiting_ids, new.id)}
+    assert queued(db) == set()
+    command.downgrade(config, "0001")  # and back: the digests' notifications carry their id
+    with db.session() as s:
+        links = dict(s.execute(select(Notification.id, Notification.digest_id)).all())
+    assert [links[n] for n in was_taken + waiting_ids] == [old_id] * 2 + [new.id] * 2
+    command.upgrade(config, "head")
+    db.dispose()
