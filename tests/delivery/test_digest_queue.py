@@ -9,56 +9,19 @@ from datetime import UTC, datetime, timedelta
 from alembic import command
 from sqlalchemy import select
 
+from tests.delivery.test_digests import add_reader, notify, write_notification
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
 from tidings.delivery.digests import DigestScheduler, digest_messages, lock_readers
-from tidings.delivery.notify import queue_for_digest
 from tidings.store.db import Database, alembic_config
-from tidings.store.models import Digest, DigestItem, DigestQueue, Notification, Story, User
+from tidings.store.models import Digest, DigestItem, DigestQueue, Notification
 
-JOINED = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
 FIRST = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)  # the first 07:30 UTC after joining
 SECOND = FIRST + timedelta(days=1)
 
 
-def add_reader(db: Database, email: str) -> int:
-    with db.session() as s:
-        user = User(email=email, timezone="UTC", created_at=naive_utc(JOINED))
-        s.add(user)
-        s.flush()
-        return user.id
-
-
-def story_notification(
-    session: object, reader: int, at: datetime, title: str, *, queue: bool = True, **fields: object
-) -> Notification:
-    """A daily story notification routed to the digest (queued, as the notifier does)."""
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
-    story = Story(title=title, first_seen_at=naive_utc(at), updated_at=naive_utc(at))
-    session.add(story)
-    session.flush()
-    note = Notification(
-        user_id=reader,
-        story_id=story.id,
-        title=title,
-        alert_ids=[],
-        mode="daily",
-        route="digest",
-        created_at=naive_utc(at),
-        **fields,
-    )
-    session.add(note)
-    session.flush()
-    if queue:
-        queue_for_digest(session, [(note.id, reader, "daily", naive_utc(at))])
-    return note
-
-
 def add_story(db: Database, reader: int, at: datetime, title: str) -> int:
-    with db.session() as s:
-        return story_notification(s, reader, at, title).id
+    return notify(db, reader, at, title=title)
 
 
 def taken(db: Database) -> dict[int, int]:
@@ -122,7 +85,7 @@ def test_a_notification_committing_after_the_build_goes_to_the_next_digest_on_po
     reader = add_reader(db, "reader@example.com")
     try:
         with db.sessions() as writer, writer.begin():  # the notifier's transaction, still open
-            late = story_notification(writer, reader, FIRST - timedelta(minutes=5), "Late").id
+            late = write_notification(writer, reader, FIRST - timedelta(minutes=5), title="Late").id
             report = scheduler(settings, db, FIRST).build(FIRST)  # does not wait for it
             assert (report.built, report.empty) == (1, 1)
         assert queued(db) == {late} and taken(db) == {}
@@ -179,11 +142,15 @@ def test_a_data_dir_at_0001_upgrades_and_the_next_digest_takes_exactly_what_was_
         s.flush()
         before = FIRST - timedelta(hours=1)
         was_taken = [
-            story_notification(s, reader, before, f"Taken {k}", queue=False, digest_id=old.id).id
+            write_notification(
+                s, reader, before, title=f"Taken {k}", queue=False, digest_id=old.id
+            ).id
             for k in range(2)
         ]
         waiting = [
-            story_notification(s, reader, FIRST + timedelta(hours=k), f"Waiting {k}", queue=False)
+            write_notification(
+                s, reader, FIRST + timedelta(hours=k), title=f"Waiting {k}", queue=False
+            )
             for k in range(1, 3)
         ]
         waiting_ids = [note.id for note in waiting]

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tests.pushreceiver import PushReceiver
 from tests.smtpserver import Mailbox, smtp_url
@@ -89,8 +90,8 @@ def add_channel(db: Database, user_id: int, kind: str, config: dict, enabled: bo
         return channel.id
 
 
-def notify(
-    db: Database,
+def write_notification(
+    s: Session,
     user_id: int,
     at: datetime,
     *,
@@ -98,28 +99,36 @@ def notify(
     alert_ids: list[int] | None = None,
     mode: str = "daily",
     route: str = "digest",
+    queue: bool = True,
     **fields: object,
-) -> int:
-    """A notification as the notifier writes it (with its own story), created at ``at``."""
+) -> Notification:
+    """A notification as the notifier writes it (with its own story), created at ``at``, in
+    the session's transaction; routed to the digest, it is queued for it (unless ``queue`` is
+    False: how data dirs of revision 0001 kept it)."""
+    story = Story(title=title, first_seen_at=naive_utc(at), updated_at=naive_utc(at))
+    s.add(story)
+    s.flush()
+    notification = Notification(
+        user_id=user_id,
+        story_id=story.id,
+        title=title,
+        alert_ids=alert_ids or [],
+        mode=mode,
+        route=route,
+        created_at=naive_utc(at),
+        **fields,
+    )
+    s.add(notification)
+    s.flush()
+    if route == "digest" and queue:
+        queue_for_digest(s, [(notification.id, user_id, mode, naive_utc(at))])
+    return notification
+
+
+def notify(db: Database, user_id: int, at: datetime, **options: object) -> int:
+    """``write_notification`` in a transaction of its own; the notification's id."""
     with db.session() as s:
-        story = Story(title=title, first_seen_at=naive_utc(at), updated_at=naive_utc(at))
-        s.add(story)
-        s.flush()
-        notification = Notification(
-            user_id=user_id,
-            story_id=story.id,
-            title=title,
-            alert_ids=alert_ids or [],
-            mode=mode,
-            route=route,
-            created_at=naive_utc(at),
-            **fields,
-        )
-        s.add(notification)
-        s.flush()
-        if route == "digest":  # queued with its routing, as the notifier does
-            queue_for_digest(s, [(notification.id, user_id, mode, naive_utc(at))])
-        return notification.id
+        return write_notification(s, user_id, at, **options).id  # type: ignore[arg-type]
 
 
 def digests_of(db: Database, user_id: int, mode: str = "daily") -> list[Digest]:
