@@ -656,13 +656,14 @@ def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[An
     return stories
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def stored_ids(text: str | None) -> frozenset[int]:
-    """A stored JSON list of alert ids (remembered: a reader's few combinations recur)."""
+    """A stored JSON list of alert ids (remembered a while: a reader's few combinations recur
+    within their digest; kept small, as most are one reader's)."""
     return frozenset(json.loads(text)) if text else frozenset()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def stored_time(text: str | None) -> datetime | None:
     """A stored UTC time as text (either database's form), aware."""
     if not text:
