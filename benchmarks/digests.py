@@ -307,9 +307,7 @@ def measure(url: str, ports: dict[str, int], args: argparse.Namespace) -> dict[s
             continue
         settings = settings_for(url, data_dir, ports[kind])
         bare_before = bare_loop(settings, message, ports[kind], args.bare_count)
-        server = server_cpu(db)
-        sent = send_with_workers(url, data_dir, ports[kind], args, limit)
-        sent["server_cpu_s"] = server_cpu(db) - server
+        sent = send_with_workers(db, data_dir, ports[kind], args, limit)
         bare_after = bare_loop(settings, message, ports[kind], args.bare_count)
         bare = max((bare_before, bare_after), key=lambda b: b["per_s"])
         count = sent["sent"]
@@ -337,12 +335,13 @@ def settings_for(url: str, data_dir: Path, port: int) -> Settings:
 
 
 def send_with_workers(
-    url: str, data_dir: Path, port: int, args: argparse.Namespace, limit: int
+    db: Database, data_dir: Path, port: int, args: argparse.Namespace, limit: int
 ) -> dict[str, Any]:
     """Send the pending deliveries (all, or ``limit`` of them shared out) with ``args.workers``
-    worker processes started together; their summed CPU time, the wall clock from the start
-    signal to the last one done, and the largest peak RSS."""
-    command = [sys.executable, __file__, "--send-worker", url, "--data-dir", str(data_dir)]
+    worker processes started together; their summed CPU time (and the PostgreSQL backends',
+    sampled while the workers' connections are open), the wall clock from the start signal to
+    the last one done, and the largest peak RSS."""
+    command = [sys.executable, __file__, "--send-worker", db.url, "--data-dir", str(data_dir)]
     command += ["--port", str(port), "--threads", str(args.threads)]
     share = -(-limit // args.workers) if limit else 0
     workers = [
@@ -356,19 +355,20 @@ def send_with_workers(
     ]
     for worker in workers:  # imported and connected: ready
         assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-    started = time.perf_counter()
-    for worker in workers:
-        assert worker.stdin is not None
-        worker.stdin.write("go\n")
-        worker.stdin.flush()
+    server, started = server_cpu(db), time.perf_counter()
+    tell(workers, "go")
     reports = []
     for worker in workers:
         assert worker.stdout is not None
         reports.append(json.loads(worker.stdout.readline()))
+    wall, server = time.perf_counter() - started, server_cpu(db) - server
+    tell(workers, "quit")
+    for worker in workers:
         worker.wait()
     return {
         "sent": sum(r["sent"] for r in reports),
-        "send_s": time.perf_counter() - started,
+        "send_s": wall,
+        "server_cpu_s": server,
         "cpu_s": sum(r["cpu_s"] for r in reports),
         "workers": args.workers,
         "threads": args.threads,
@@ -376,9 +376,17 @@ def send_with_workers(
     }
 
 
+def tell(workers: list[subprocess.Popen[str]], word: str) -> None:
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(f"{word}\n")
+        worker.stdin.flush()
+
+
 def send_worker(args: argparse.Namespace) -> None:
     """One worker process: a ``DeliveryWorker`` sending until no delivery is due (or its
-    ``--limit`` is reached).  Prints "ready", waits for "go", then its report as JSON."""
+    ``--limit`` is reached).  Prints "ready", waits for "go", prints its report as JSON, and
+    keeps its connections until "quit" (their server CPU is read meanwhile)."""
     settings = settings_for(args.send_worker, Path(args.data_dir), args.port)
     db = Database(args.send_worker)
     with db.session() as session:
@@ -396,6 +404,8 @@ def send_worker(args: argparse.Namespace) -> None:
     shared_smtp(settings).close()
     cpu = time.process_time() - cpu
     print(json.dumps({"sent": sent, "cpu_s": cpu, "rss_mb": peak_rss_mb()}), flush=True)
+    sys.stdin.readline()
+    db.dispose()
 
 
 def bare_loop(settings: Settings, message: Message, port: int, count: int) -> dict[str, float]:

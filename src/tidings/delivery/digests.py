@@ -36,10 +36,11 @@ Sending
     deliveries, no inbox entry.  Otherwise, in the same transaction: one ``Delivery`` per
     enabled email and Web Push channel of the reader (key ``d{digest}:c{channel}``; the email
     carries the whole digest, the push is one summary) and the inbox entry (a ``digest``
-    notification linked to the digest).  The delivery sender builds what to send with
-    ``digest_message``.
+    notification linked to the digest).  The delivery sender (``tidings.delivery.outbox``)
+    builds the messages of the digests in a claimed batch at once with ``digest_messages``: a
+    few queries for the batch, the rows as the driver gives them.
 
-Grouping (``digest_message``)
+Grouping (``digest_messages``)
     Sections follow the reader's alerts in the order they made them (alert id); a followed
     topic's section is headed by the topic's name.  Within a section the newest story comes
     first.  A story matched by several alerts is shown in full under the first of them and
