@@ -9,9 +9,9 @@ What runs, all on loopback (127.0.0.1):
   ones cleared; each reader has two alerts and one API token (bearer).
 * **bare SQL baseline** (``sql``): a bare Starlette endpoint under the same uvicorn that does
   the same work by hand: SHA-256 of the bearer token, the same three SQL queries (token →
-  user; the page, newest first; the unread count) on one DB-API connection per thread, and
-  ``json.dumps`` of the same JSON.  No ORM, no FastAPI, no pydantic, no token ``last_used_at``
-  write.  Sync endpoint, so it runs in the same thread pool as the app's handlers.
+  user; the page, newest first; the unread count) on one DB-API connection per thread
+  (SQLite: memory-mapped, as the app's readers are), and ``json.dumps`` of the same JSON.
+  No ORM, no FastAPI, no pydantic, no token ``last_used_at`` write.  Sync endpoint, so it runs in the same thread pool as the app's handlers.
 * **static baseline** (``static``): the same Starlette/uvicorn returning a ready body of the
   same size — the floor of the HTTP server, the client and loopback on this machine.
 
@@ -437,12 +437,14 @@ def _seeded(url: str, readers: int, per_reader: int) -> bool:
 
 
 def _update_indexes(url: str) -> None:
-    """A reused database gets the indexes models.py has now: missing ones are made, and ones
-    whose columns or condition changed are made again."""
+    """A reused database gets the migrations since it was seeded, then the indexes models.py
+    has now: missing ones are made, and ones whose columns or condition changed are made
+    again."""
     from sqlalchemy import create_engine, inspect
 
     from tidings.store.models import Base
 
+    _create_schema(url)  # Alembic: up to head, idempotent
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in Base.metadata.sorted_tables:
@@ -573,8 +575,11 @@ class BareInbox:
         conn = getattr(self.local, "conn", None)
         if conn is None:
             if self.sqlite:
+                from tidings.store.db import SQLITE_MMAP_SIZE
+
                 conn = sqlite3.connect(self.url.split("///", 1)[1], check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA mmap_size={SQLITE_MMAP_SIZE}")  # as the app's readers
             else:
                 import psycopg
 
@@ -662,6 +667,8 @@ def serve(args: argparse.Namespace) -> None:
     """Child process: uvicorn serving the app or a baseline on 127.0.0.1:port."""
     import uvicorn
 
+    from tidings.cli.serve import HTTP, LOOP
+
     factory = "app_factory" if args.kind == "app" else "bare_factory"
     profile = _thread_profiles() if args.profile else None
     uvicorn.run(
@@ -671,7 +678,9 @@ def serve(args: argparse.Namespace) -> None:
         host="127.0.0.1",
         port=args.port,
         workers=args.workers,
-        log_level="warning",  # as `tidings web` runs it
+        loop=LOOP,  # the event loop, HTTP parser and log level of `tidings web`
+        http=HTTP,
+        log_level="warning",
     )
     if profile is not None:
         _dump_profiles(profile, args.profile)

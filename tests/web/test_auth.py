@@ -270,7 +270,7 @@ def test_token_last_use_recorded_when_stale_not_on_every_request(
 ) -> None:
     from tidings.clock import naive_utc
     from tidings.store.models import ApiToken
-    from tidings.web.security import TOKEN_TOUCH_EVERY
+    from tidings.web.security import USE_NOTED_EVERY
 
     def last_used() -> object:
         with app.state.web.db.session() as session:
@@ -283,7 +283,7 @@ def test_token_last_use_recorded_when_stale_not_on_every_request(
     alice_token_id = next(t["id"] for t in listed if t["name"] == "tests")
     first = naive_utc(clock())
     assert last_used() == first  # never used before: recorded on the first request
-    clock.advance(seconds=int(TOKEN_TOUCH_EVERY.total_seconds()) - 1)
+    clock.advance(seconds=int(USE_NOTED_EVERY.total_seconds()) - 1)
     assert client.get("/api/v1/alerts").status_code == 200
     assert last_used() == first  # still fresh: no write
     clock.advance(seconds=2)

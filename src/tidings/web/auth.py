@@ -20,7 +20,9 @@ Routes (under ``/api/v1``)::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from functools import lru_cache
 from typing import Annotated
@@ -113,19 +115,29 @@ AdminDep = Annotated[Caller, Depends(admin)]
 
 
 def _token_caller(web: Web, token: str) -> Caller:
-    with web.db.session() as session:
-        owner = security.api_token_user(session, token, web.clock())
-        if owner is None:
-            raise ApiError(401, "this API token is not valid (revoked?)", error="unauthorized")
-        return Caller(owner.user_id, owner.is_admin, "token")
+    found = _sign_in(web, security.live_api_token, token)
+    if found is None:
+        raise ApiError(401, "this API token is not valid (revoked?)", error="unauthorized")
+    return Caller(found.user_id, found.is_admin, "token")
 
 
 def _session_caller(web: Web, cookie: str) -> Caller:
-    with web.db.session() as session:
-        user = security.session_user(session, cookie, web.clock())
-        if user is None:
-            raise ApiError(401, "your session has ended; sign in again", error="unauthorized")
-        return Caller(user.id, user.is_admin, "session")
+    found = _sign_in(web, security.live_session, cookie)
+    if found is None:
+        raise ApiError(401, "your session has ended; sign in again", error="unauthorized")
+    return Caller(found.user_id, found.is_admin, "session")
+
+
+def _sign_in(
+    web: Web, live: Callable[[Session, str, datetime], security.SignIn | None], credential: str
+) -> security.SignIn | None:
+    """Read who ``credential`` signs in with a read-only session (no write lock, no
+    transaction round trips); its last use is written only when stale."""
+    now = web.clock()
+    with web.db.reading() as session:
+        found = live(session, credential, now)
+    security.note_use(web.db, found, now)
+    return found
 
 
 def check_csrf(request: Request, web: Web, session_token: str) -> None:

@@ -27,11 +27,11 @@ from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tidings.clock import naive_utc
+from tidings.store.db import Database
 from tidings.store.models import ApiToken, PasswordReset, RateEvent, User, WebSession
 
 SESSION_LIFETIME = timedelta(days=30)
-SESSION_TOUCH_EVERY = timedelta(minutes=5)
-TOKEN_TOUCH_EVERY = timedelta(minutes=5)
+USE_NOTED_EVERY = timedelta(minutes=5)  # a session's or token's last use, written this often
 RESET_LIFETIME = timedelta(hours=1)
 API_TOKEN_PREFIX = "tid_"
 
@@ -42,6 +42,61 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# -- signing in ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A live session or API token as read for a request: enough to authorize it without
+    loading the user.  ``stale`` when its last use, written now and then (``USE_NOTED_EVERY``)
+    rather than on every request, is due to be written again (``note_use``)."""
+
+    table: Table  # web_sessions or api_tokens
+    row_id: int
+    user_id: int
+    is_admin: bool
+    stale: bool
+
+
+def note_use(db: Database, sign_in: SignIn | None, now: datetime) -> None:
+    """Write a stale sign-in's last use, in a writing session of its own: a request that only
+    reads signs in with a read-only session, and writes only every ``USE_NOTED_EVERY``."""
+    if sign_in is None or not sign_in.stale:
+        return
+    column = "last_used_at" if sign_in.table is _api_tokens else "last_seen_at"
+    table = sign_in.table
+    with db.session() as session:
+        session.execute(
+            update(table).where(table.c.id == sign_in.row_id).values({column: naive_utc(now)})
+        )
+
+
+def _stale(last_use: datetime | None, now: datetime) -> bool:
+    return last_use is None or naive_utc(now) - last_use > USE_NOTED_EVERY
+
+
+_api_tokens = cast(Table, ApiToken.__table__)
+_web_sessions = cast(Table, WebSession.__table__)
+_users = cast(Table, User.__table__)
+# One Core statement each (the credential joined to its user) rather than two ORM loads.
+_LIVE_TOKEN = (
+    select(_api_tokens.c.id, _api_tokens.c.last_used_at, _users.c.id, _users.c.is_admin)
+    .join_from(_api_tokens, _users, _users.c.id == _api_tokens.c.user_id)
+    .where(_api_tokens.c.token_hash == bindparam("token_hash"))
+)
+_LIVE_SESSION = (
+    select(
+        _web_sessions.c.id,
+        _web_sessions.c.expires_at,
+        _web_sessions.c.last_seen_at,
+        _users.c.id,
+        _users.c.is_admin,
+    )
+    .join_from(_web_sessions, _users, _users.c.id == _web_sessions.c.user_id)
+    .where(_web_sessions.c.token_hash == bindparam("token_hash"))
+)
 
 
 # -- sessions -------------------------------------------------------------------------------
@@ -67,15 +122,16 @@ def start_session(session: Session, user: User, now: datetime) -> str:
     return token
 
 
-def session_user(session: Session, token: str, now: datetime) -> User | None:
-    """The user a live session cookie belongs to (its last use noted now and then)."""
-    row = session.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
-    moment = naive_utc(now)
-    if row is None or row.expires_at <= moment:
+def live_session(session: Session, token: str, now: datetime) -> SignIn | None:
+    """Who a session cookie signs in, or None (ended, expired, mistyped, or its user deleted)."""
+    found = session.execute(_LIVE_SESSION, {"token_hash": token_hash(token)}).first()
+    if found is None:
         return None
-    if moment - row.last_seen_at > SESSION_TOUCH_EVERY:
-        row.last_seen_at = moment
-    return session.get(User, row.user_id)
+    row_id, expires_at, last_seen_at, user_id, is_admin = found
+    moment = naive_utc(now)
+    if expires_at <= moment:
+        return None
+    return SignIn(_web_sessions, row_id, user_id, bool(is_admin), _stale(last_seen_at, moment))
 
 
 def end_session(session: Session, token: str) -> None:
@@ -114,43 +170,13 @@ def create_api_token(
     return row, token
 
 
-@dataclass(frozen=True)
-class TokenOwner:
-    """Who a bearer token signs in: enough to authorize a request without loading the user."""
-
-    user_id: int
-    is_admin: bool
-
-
-_api_tokens = cast(Table, ApiToken.__table__)
-_users = cast(Table, User.__table__)
-_TOKEN_OWNER = (
-    select(_api_tokens.c.id, _api_tokens.c.last_used_at, _users.c.id, _users.c.is_admin)
-    .join_from(_api_tokens, _users, _users.c.id == _api_tokens.c.user_id)
-    .where(_api_tokens.c.token_hash == bindparam("token_hash"))
-)
-_TOKEN_TOUCH = (
-    update(_api_tokens)
-    .where(_api_tokens.c.id == bindparam("token_id"))
-    .values(last_used_at=bindparam("moment"))
-)
-
-
-def api_token_user(session: Session, token: str, now: datetime) -> TokenOwner | None:
-    """The user a bearer token belongs to, or None (revoked, mistyped, or its user deleted).
-
-    One Core statement (the token joined to its user) rather than two ORM loads; its last use
-    is written only when the one stored is older than ``TOKEN_TOUCH_EVERY``, so a token used
-    steadily costs a write every few minutes, not one per request.
-    """
-    found = session.execute(_TOKEN_OWNER, {"token_hash": token_hash(token)}).first()
+def live_api_token(session: Session, token: str, now: datetime) -> SignIn | None:
+    """Who a bearer token signs in, or None (revoked, mistyped, or its user deleted)."""
+    found = session.execute(_LIVE_TOKEN, {"token_hash": token_hash(token)}).first()
     if found is None:
         return None
-    token_id, last_used_at, user_id, is_admin = found
-    moment = naive_utc(now)
-    if last_used_at is None or moment - last_used_at > TOKEN_TOUCH_EVERY:
-        session.execute(_TOKEN_TOUCH, {"token_id": token_id, "moment": moment})
-    return TokenOwner(user_id, bool(is_admin))
+    row_id, last_used_at, user_id, is_admin = found
+    return SignIn(_api_tokens, row_id, user_id, bool(is_admin), _stale(last_used_at, now))
 
 
 def user_api_tokens(session: Session, user_id: int) -> list[ApiToken]:

@@ -74,12 +74,15 @@ class PageCaller:
 def page_reader(request: Request, web: WebDep) -> PageCaller:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        with web.db.session() as session:
-            user = security.session_user(session, cookie, web.clock())
-            if user is not None:
-                csrf = security.csrf_token(web.session_secret, cookie)
-                unread = unread_count(session, user.id)
-                return PageCaller(user.id, user.email, user.is_admin, csrf, unread)
+        now = web.clock()
+        with web.db.reading() as session:
+            found = security.live_session(session, cookie, now)
+            user = session.get(User, found.user_id) if found is not None else None
+            unread = unread_count(session, user.id) if user is not None else 0
+        security.note_use(web.db, found, now)
+        if user is not None:
+            csrf = security.csrf_token(web.session_secret, cookie)
+            return PageCaller(user.id, user.email, user.is_admin, csrf, unread)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raise LoginRequired(target)
 

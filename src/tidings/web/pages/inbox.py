@@ -61,7 +61,7 @@ def inbox(
     page = list_notifications(
         _api_caller(me), web, unread=unread_only, before=cursor, limit=PAGE_SIZE
     )
-    with web.db.session() as session:
+    with web.db.reading() as session:
         user = session.get(User, me.user_id)
         zone = reader_zone(user) if user else ZoneInfo("UTC")
         names = alert_names(session, _readers_alert_ids(session, me.user_id))
