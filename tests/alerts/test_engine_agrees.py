@@ -78,10 +78,28 @@ conjunctions = st.builds(
     st.lists(st.one_of(leaves, ors_of_leaves), min_size=1, max_size=3),
     st.lists(st.one_of(leaves, ors_of_leaves), max_size=2),
 )
+# The same shapes over a handful of keys, so that a key often comes twice (`kim OR kim`,
+# `kim (kim OR jong)`, `kim -(kim OR the)`): the engine splits such a query into cases, one
+# per set of its ORs' keys present, and a repeated key must neither make two cases hold at once
+# nor lose one.  Two ORs of up to four keys make more cases than it splits (it verifies those).
+few_keys = st.one_of(
+    st.builds(Term, st.sampled_from(["kim", "jong", "the"]), st.booleans()),
+    st.just(Phrase(("kim", "jong"))),
+    st.just(Lang("en")),
+    st.just(Site("oneindia.com", "")),
+)
+ors_of_few_keys = st.lists(few_keys, min_size=2, max_size=4).map(tuple).map(Or)
+conjunctions_of_few_keys = st.builds(
+    lambda positive, negative: And(tuple(positive) + tuple(Not(n) for n in negative)),
+    st.lists(st.one_of(few_keys, ors_of_few_keys), min_size=1, max_size=3),
+    st.lists(st.one_of(few_keys, ors_of_few_keys), max_size=2),
+)
 queries = st.one_of(
     leaves,
     ors_of_leaves,
     conjunctions,
+    ors_of_few_keys,
+    conjunctions_of_few_keys,
     st.recursive(leaves, _trees, max_leaves=8).filter(is_positive),
 )
 articles = st.builds(
@@ -167,3 +185,33 @@ def test_removing_one_of_two_phrases_that_share_a_first_word_keeps_the_other():
     assert sorted(index.match(article)) == [Match(1, ("kim jong",)), Match(3, ("kim jong",))]
     index.remove(3)
     assert index.match(article) == [Match(1, ("kim jong",))]
+
+
+def test_an_or_of_keys_matches_once_with_the_terms_present():
+    """`kim OR jong` is split into cases (kim without jong, jong without kim, both): decided
+    by set operations, without walking the query, and with the terms each case found."""
+    index = AlertIndex()
+    index.add(1, "kim OR jong")
+    index.add(2, "kim OR jong")
+    index.add(3, "kim -trump")
+    articles = {
+        "kim": MatchArticle(1, "", "Kim spoke", None, None),
+        "jong": MatchArticle(2, "", "Jong spoke", None, None),
+        "both": MatchArticle(3, "", "Kim Jong spoke", None, None),
+        "trump": MatchArticle(4, "", "Kim met Trump", None, None),
+    }
+    found = {name: sorted(index.match(article)) for name, article in articles.items()}
+    assert found == {
+        "kim": [Match(1, ("kim",)), Match(2, ("kim",)), Match(3, ("kim",))],
+        "jong": [Match(1, ("jong",)), Match(2, ("jong",))],
+        "both": [Match(1, ("kim", "jong")), Match(2, ("kim", "jong")), Match(3, ("kim",))],
+        "trump": [Match(1, ("kim",)), Match(2, ("kim",))],
+    }
+    stats = index.stats()
+    assert stats["verified"] == 0
+    assert stats["case_programs"] == stats["programs"] == 2
+    index.remove(1)
+    assert sorted(index.match(articles["both"])) == [
+        Match(2, ("kim", "jong")),
+        Match(3, ("kim",)),
+    ]

@@ -34,10 +34,12 @@ given at construction, which therefore never change for the life of an index.
 from __future__ import annotations
 
 import sys
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
-from itertools import compress, pairwise, product, repeat
-from typing import Any
+from itertools import chain, combinations, compress, pairwise, product, repeat
+from operator import attrgetter, eq
+from types import MappingProxyType
+from typing import Any, cast
 
 from tidings.alerts.analysis import analyze
 from tidings.alerts.model import Match, MatchArticle, language_matches, site_matches, url_host_path
@@ -52,51 +54,66 @@ Keyed = str | tuple[Any, ...]  # a key, or a program whose leaves are keys where
 Anchor = tuple[str, ...]  # one key, or the rarer key then the more common one
 
 MAX_ALTERNATIVES = 32
+MAX_CASES = 9  # ways of picking the present keys of a query's ORs (two ORs of two keys)
 TITLE = "intitle:"
 
 
-class _Group:
-    """The alerts that share one keyed query, and what matching needs to know about it.
+class _Case:
+    """One way a query decided by set operations can hold.
 
-    ``members`` holds a ready ``Match`` per alert when the matched terms never change
-    (``terms`` is set), and plain alert ids otherwise.  ``exact`` is the anchor of a group
-    that needs no verification (None for the others).
+    The article has the ``anchor`` keys it is indexed under, and then, of the ``watch`` keys,
+    exactly the ``rest``: the other keys it needs, and none of the keys it must not have.  A
+    query's cases exclude each other (each fixes which of its OR's keys are present), so an
+    alert matches at most once, and its matched terms (``terms``) never change: each alert has
+    a ready ``Match`` per case.  An *exact* case watches nothing: being found under its anchor
+    is the match, and its matches are kept in the anchor's posting; those of a conditional
+    case are in ``matches``.
     """
 
-    __slots__ = (
-        "keyed",
-        "required",
-        "excluded",
-        "one_of_each",
-        "terms",
-        "term_leaves",
-        "exact",
-        "members",
-    )
+    __slots__ = ("anchor", "watch", "rest", "terms", "matches")
 
-    def __init__(self, keyed: Keyed) -> None:
+    def __init__(
+        self,
+        anchor: Anchor,
+        required: frozenset[str],
+        excluded: frozenset[str],
+        terms: tuple[str, ...],
+    ) -> None:
+        self.anchor = anchor
+        self.rest = required.difference(anchor)
+        self.watch = self.rest | excluded
+        self.terms = terms
+        self.matches: list[Match] | None = [] if self.watch else None
+
+
+class _Group:
+    """The alerts that share one keyed query.
+
+    A query that is an AND of keys, ORs of keys and negated keys or ORs of keys (most of
+    them) is split into ``cases``, each indexed under its anchor with a ready ``Match`` per
+    alert.  Any other query (``cases`` is None) is verified by walking its keyed tree;
+    ``members`` then holds a ready ``Match`` per alert when its matched terms never change
+    (``terms`` is set), and plain alert ids otherwise.
+    """
+
+    __slots__ = ("keyed", "cases", "terms", "term_leaves", "members", "size")
+
+    def __init__(self, keyed: Keyed, cases: tuple[_Case, ...] | None) -> None:
         self.keyed = keyed
-        shape = _conjunction(keyed)
-        self.required: tuple[str, ...] | None = shape[0] if shape else None
-        self.excluded: tuple[str, ...] = shape[1] if shape else ()
-        self.one_of_each: tuple[tuple[str, ...], ...] = shape[2] if shape else ()
-        self.terms = _fixed_terms(keyed)
-        self.term_leaves = _TermLeaves(keyed) if self.terms is None else None
-        self.exact: Anchor | None = None
+        self.cases = cases
+        self.terms = _fixed_terms(keyed) if cases is None else None
+        self.term_leaves = _TermLeaves(keyed) if cases is None and self.terms is None else None
         self.members: list[Any] = []
+        self.size = 0  # alerts
 
-    def enlist(self, alert_id: int) -> Any:
-        """Add an alert; return what was added to ``members`` (its ``Match``, or its id)."""
-        member = alert_id if self.terms is None else tuple.__new__(Match, (alert_id, self.terms))
-        self.members.append(member)
-        return member
 
-    def discharge(self, alert_id: int) -> Any:
-        """Remove an alert; return what was removed from ``members``."""
-        for position, member in enumerate(self.members):
-            if (member if self.terms is None else member[0]) == alert_id:
-                return self.members.pop(position)
-        raise KeyError(alert_id)
+def _pop_alert(members: list[Any], alert_id: int, matches: bool) -> None:
+    """Take out the member (a ``Match`` if ``matches``, else an id) of ``alert_id``."""
+    for position, member in enumerate(members):
+        if (member[0] if matches else member) == alert_id:
+            del members[position]
+            return
+    raise KeyError(alert_id)
 
 
 class _TermLeaves:
@@ -134,7 +151,16 @@ class AlertIndex:
         self._always: dict[_Group, None] = {}
         self._pair_heads: dict[str, int] = {}  # first word of a word pair a query needs → uses
         self._counters = dict.fromkeys(
-            ("articles", "verified", "verified_matched", "exact_matches", "matches"), 0
+            (
+                "articles",
+                "conditions",
+                "condition_matches",
+                "verified",
+                "verified_matched",
+                "exact_matches",
+                "matches",
+            ),
+            0,
         )
 
     # --- changing the alerts --------------------------------------------------------------
@@ -151,26 +177,42 @@ class AlertIndex:
         if group is None:
             group = self._new_group(keyed)
         self._alerts[alert_id] = group
-        member = group.enlist(alert_id)
-        if group.exact is not None:
-            self._posting(group.exact).take_match(member)
+        group.size += 1
+        make = tuple.__new__
+        if group.cases is None:
+            terms = group.terms
+            group.members.append(alert_id if terms is None else make(Match, (alert_id, terms)))
+            return
+        for case in group.cases:
+            match = make(Match, (alert_id, case.terms))
+            if case.matches is None:
+                self._posting(case.anchor[0]).take_match(case.anchor[1:], match)
+            else:
+                case.matches.append(match)
 
     def remove(self, alert_id: int) -> bool:
         """Forget ``alert_id``; False if it was not indexed."""
         group = self._alerts.pop(alert_id, None)
         if group is None:
             return False
-        member = group.discharge(alert_id)
-        if group.exact is not None:
-            self._release(group.exact, member)
-        if not group.members:
+        group.size -= 1
+        for case in group.cases or ():
+            if case.matches is None:
+                posting = self._postings[case.anchor[0]]
+                posting.drop_match(case.anchor[1:], alert_id)
+                if posting.empty():
+                    del self._postings[case.anchor[0]]
+            else:
+                _pop_alert(case.matches, alert_id, True)
+        if group.cases is None:
+            _pop_alert(group.members, alert_id, group.terms is not None)
+        if not group.size:
             del self._groups[group.keyed]
             for word in _pair_heads(group.keyed):
                 self._pair_heads[word] -= 1
                 if not self._pair_heads[word]:
                     del self._pair_heads[word]
-            if group.exact is None:
-                self._unindex(group)
+            self._unindex(group)
         return True
 
     def __len__(self) -> int:
@@ -180,45 +222,86 @@ class AlertIndex:
         return alert_id in self._alerts
 
     def _new_group(self, keyed: Keyed) -> _Group:
-        group = self._groups[keyed] = _Group(keyed)
+        group = self._groups[keyed] = _Group(keyed, self._cases(keyed))
         for word in _pair_heads(keyed):
             self._pair_heads[word] = self._pair_heads.get(word, 0) + 1
-        anchors = self._anchors(keyed)
-        group.exact = _exact_anchor(keyed, anchors)
-        if group.exact is None:
-            for anchor in anchors:
-                if anchor is None:
-                    self._always[group] = None
-                else:
-                    self._posting(anchor).take_group(group)
+        if group.cases is not None:
+            for case in group.cases:
+                if case.watch:
+                    self._checks(case.anchor).take_case(case)
+            return group
+        for anchor in self._anchors(keyed):
+            if anchor is None:
+                self._always[group] = None
+            else:
+                self._checks(anchor).take_group(group)
         return group
 
     def _unindex(self, group: _Group) -> None:
+        if group.cases is not None:
+            for case in group.cases:
+                if case.watch:
+                    self._release(case.anchor, case)
+            return
         for anchor in self._anchors(group.keyed):
             if anchor is None:
                 self._always.pop(group, None)
             else:
                 self._release(anchor, group)
 
-    def _posting(self, anchor: Anchor) -> _Posting:
-        """The posting of ``anchor`` (made empty if new)."""
-        posting = self._postings.get(anchor[0])
+    def _posting(self, key: str) -> _Posting:
+        """The posting of ``key`` (made empty if new)."""
+        posting = self._postings.get(key)
         if posting is None:
-            posting = self._postings[anchor[0]] = _Posting()
-        return posting if len(anchor) == 1 else posting.inner(anchor[1])
+            posting = self._postings[key] = _Posting()
+        return posting
 
-    def _release(self, anchor: Anchor, item: Match | _Group) -> None:
-        """Take ``item`` out of ``anchor``'s posting, dropping postings left empty."""
-        outer = self._postings[anchor[0]]
+    def _checks(self, anchor: Anchor) -> _Checks:
+        """What needs a check under ``anchor`` (made empty if new)."""
+        posting = self._posting(anchor[0])
+        if posting.checks is None:
+            posting.checks = _Checks()
+        return posting.checks if len(anchor) == 1 else posting.checks.inner(anchor[1])
+
+    def _release(self, anchor: Anchor, item: _Case | _Group) -> None:
+        """Take ``item`` out of the checks under ``anchor``, dropping what is left empty."""
+        posting = self._postings[anchor[0]]
+        checks = posting.checks
+        assert checks is not None
         if len(anchor) == 1:
-            outer.drop(item)
+            checks.drop(item)
         else:
-            inner = outer.pairs[anchor[1]]  # type: ignore[index]
+            inner = checks.pairs[anchor[1]]  # type: ignore[index]
             inner.drop(item)
             if inner.empty():
-                outer.drop_inner(anchor[1])
-        if outer.empty():
+                checks.drop_inner(anchor[1])
+        if checks.empty():
+            posting.checks = None
+        if posting.empty():
             del self._postings[anchor[0]]
+
+    def _cases(self, keyed: Keyed) -> tuple[_Case, ...] | None:
+        """The cases of a query decided by set operations on keys, each anchored (None for a
+        query of another shape, with too many cases, or with a case too common to anchor)."""
+        shape = _conjunction(keyed)
+        if shape is None:
+            return None
+        required, excluded, one_of_each = shape
+        leaves = list(_term_leaves(keyed))
+        cases = []
+        for chosen in _choices(one_of_each):
+            present = frozenset(required).union(*chosen)
+            absent = frozenset(excluded).union(
+                *(set(keys) - set(picked) for keys, picked in zip(one_of_each, chosen, strict=True))
+            )
+            if present & absent:
+                continue  # cannot hold
+            anchor = self._anchor(present)
+            if anchor is None:
+                return None
+            terms = tuple(dict.fromkeys(text for key, text in leaves if key in present))
+            cases.append(_Case(anchor, present, absent, terms))
+        return tuple(cases) if cases else None
 
     def _anchors(self, keyed: Keyed) -> set[Anchor | None]:
         """Where a query is indexed: one anchor per alternative (None: always check)."""
@@ -253,75 +336,110 @@ class AlertIndex:
     def match(self, article: MatchArticle) -> list[Match]:
         """The alerts ``article`` matches, each with its matched terms (in no particular order)."""
         seen = ArticleKeys(article, self._pair_heads)
-        answer, checked = self._look_up(seen.keys)
-        exact = len(answer)
+        answer, held, conditions, checked = self._look_up(seen.keys)
+        exact, found = len(answer), len(held)
+        answer.extend(held)
         matched = _verify(checked, seen, answer)
         counters = self._counters
         counters["articles"] += 1
+        counters["conditions"] += conditions
+        counters["condition_matches"] += found
         counters["verified"] += len(checked)
         counters["verified_matched"] += matched
         counters["exact_matches"] += exact
         counters["matches"] += len(answer)
         return answer
 
-    def _look_up(self, keys: set[str]) -> tuple[list[Match], set[_Group]]:
-        """The matches of exact alerts whose anchor the article has (one ``extend`` per anchor),
-        and the groups to verify: those anchored under its keys, and the always-check set."""
-        answer: list[Match] = []
-        extend = answer.extend
+    def _look_up(self, keys: set[str]) -> tuple[list[Match], list[Match], int, set[_Group]]:
+        """What the article's keys find: the matches of exact cases, those of the conditional
+        cases that hold, how many conditions were checked, and the groups to verify (anchored
+        under its keys, and the always-check set).
+
+        Exact cases are taken for all the keys at once and the conditions are checked with
+        C-level ``map``, ``chain``, ``compress`` and set operations: no Python frame or loop
+        turn per anchor or per case, only one per posting that has checks."""
+        postings = self._postings
+        found = list(map(postings.__getitem__, postings.keys() & keys))
+        answer = list(chain.from_iterable(map(_MATCHES, found)))
+        paired = list(filter(_SECONDS, found))
+        seconds_here = map(keys.intersection, map(_SECONDS, paired))
+        answer.extend(
+            chain.from_iterable(
+                chain.from_iterable(map(map, map(_PAIR_MATCHES, paired), seconds_here))
+            )
+        )
+        held: list[Match] = []
+        take = held.extend
+        isdisjoint, intersection = keys.isdisjoint, keys.intersection
+        conditions = 0
         checked: set[_Group] = set(self._always)
         update = checked.update
-        postings = self._postings
-        for key in postings.keys() & keys:
-            posting = postings[key]
-            if posting.matches:
-                extend(posting.matches)
-            if posting.groups:
-                update(posting.groups)
-            pairs = posting.pairs
+        to_check = list(filter(None, map(_CHECKS, found)))
+        for checks in to_check:  # grows while it runs: the pairs found under each
+            conds = checks.conds
+            if conds is not None:
+                conditions += len(conds.watch)
+                if conds.needs:
+                    holds = map(eq, map(intersection, conds.watch), conds.rest)
+                else:  # no case needs another key: a case holds when none of its keys is here
+                    holds = map(isdisjoint, conds.watch)
+                take(chain.from_iterable(compress(conds.matches, holds)))
+            if checks.groups:
+                update(checks.groups)
+            pairs = checks.pairs
             if pairs is not None:
-                for other in posting.seconds & keys:
-                    inner = pairs[other]
-                    if inner.matches:
-                        extend(inner.matches)
-                    if inner.groups:
-                        update(inner.groups)
-        return answer, checked
+                to_check.extend(map(pairs.__getitem__, checks.seconds & keys))
+        return answer, held, conditions, checked
 
     def stats(self) -> dict[str, int | float]:
-        """Sizes and running counters: how big the index is and how much it verifies.
+        """Sizes and running counters: how big the index is and how much it checks.
 
-        ``verified`` counts groups (distinct queries) checked exactly, ``verified_matched``
-        those that matched; alerts in exact groups match without a check."""
+        ``conditions`` counts conditional cases checked (one C-level set operation each),
+        ``verified`` groups (distinct queries) checked by walking their tree, and
+        ``verified_matched`` those that matched; matches of exact cases need no check."""
         counters = self._counters
         return {
             "alerts": len(self._alerts),
             "programs": len(self._groups),
-            "exact_programs": sum(1 for group in self._groups.values() if group.exact),
+            "exact_programs": sum(
+                1
+                for group in self._groups.values()
+                if group.cases and not any(case.watch for case in group.cases)
+            ),
+            "case_programs": sum(1 for group in self._groups.values() if group.cases),
             "always_check": len(self._always),
             "anchor_keys": len(self._postings),
-            "pair_anchors": sum(len(p.pairs or ()) for p in self._postings.values()),
+            "pair_anchors": sum(
+                len(p.pairs.keys() | (p.checks.pairs or {} if p.checks else {}).keys())
+                for p in self._postings.values()
+            ),
             **counters,
             "candidates_per_match": counters["verified"] / max(1, counters["verified_matched"]),
         }
 
 
-def _verify(checked: Iterable[_Group], article: ArticleKeys, answer: list[Match]) -> int:
-    """Add the matches of the ``checked`` groups that hold to ``answer``; return how many held.
+def _choices(one_of_each: tuple[tuple[str, ...], ...]) -> Iterator[tuple[tuple[str, ...], ...]]:
+    """Each way of picking which keys of each OR are present (at least one of each)."""
+    subsets = [
+        [picked for size in range(1, len(keys) + 1) for picked in combinations(keys, size)]
+        for keys in map(dict.fromkeys, one_of_each)  # each key once: `a OR a` has one case
+    ]
+    total = 1
+    for options in subsets:
+        total *= len(options)
+    if total > MAX_CASES:
+        return iter(())
+    return product(*subsets)
 
-    One loop with the common cases inline: this runs for every candidate group."""
+
+def _verify(checked: Iterable[_Group], article: ArticleKeys, answer: list[Match]) -> int:
+    """Add the matches of the ``checked`` groups that hold to ``answer``; return how many held."""
     keys = article.keys
     append, extend = answer.append, answer.extend
     make = tuple.__new__
     held = 0
     for group in checked:
-        required = group.required
-        if required is not None:
-            if not keys.issuperset(required) or not keys.isdisjoint(group.excluded):
-                continue
-            if group.one_of_each and not _one_of_each(keys, group.one_of_each):
-                continue
-        elif not _holds(group.keyed, keys, article):
+        if not _holds(group.keyed, keys, article):
             continue
         held += 1
         leaves = group.term_leaves
@@ -337,52 +455,135 @@ def _verify(checked: Iterable[_Group], article: ArticleKeys, answer: list[Match]
     return held
 
 
-def _one_of_each(keys: set[str], options: tuple[tuple[str, ...], ...]) -> bool:
-    for keys_of_or in options:  # noqa: SIM110 - a plain loop is quicker than all() here
-        if keys.isdisjoint(keys_of_or):
-            return False
-    return True
+class _Conds:
+    """The conditional cases under one posting, in parallel lists so that an article checks
+    them all with ``map`` and ``compress``: the keys each watches, those of them it needs,
+    and its matches."""
+
+    __slots__ = ("watch", "rest", "matches", "needs")
+
+    def __init__(self) -> None:
+        self.watch: list[frozenset[str]] = []
+        self.rest: list[frozenset[str]] = []
+        self.matches: list[list[Match]] = []
+        self.needs = 0  # how many cases need a key besides their anchor
+
+    def take(self, case: _Case) -> None:
+        assert case.matches is not None
+        self.watch.append(case.watch)
+        self.rest.append(case.rest)
+        self.matches.append(case.matches)
+        self.needs += bool(case.rest)
+
+    def drop(self, case: _Case) -> None:
+        position = next(i for i, each in enumerate(self.matches) if each is case.matches)
+        del self.watch[position], self.rest[position], self.matches[position]
+        self.needs -= bool(case.rest)
 
 
 class _Posting:
-    """What is anchored under one key, or under one pair of keys: the ``Match`` of each exact
-    alert, the groups to verify, and (under a first key) the postings of its pairs."""
+    """What is anchored under one key, alone or as the first of a pair: the ``Match`` of each
+    alert of an exact case under the key (``matches``) and under the key and a second one
+    (``pairs``, by second key; ``seconds`` are its keys), and what needs a check.
 
-    __slots__ = ("matches", "groups", "pairs", "seconds")
+    Every posting has all the attributes, empty if need be, so that an article takes the
+    matches of all its postings with ``map`` over them."""
+
+    __slots__ = ("matches", "pairs", "seconds", "checks")
 
     def __init__(self) -> None:
-        self.matches: list[Match] | None = None
+        self.matches: tuple[Match, ...] = ()
+        self.pairs: Mapping[str, tuple[Match, ...]] = _NO_PAIRS
+        self.seconds: frozenset[str] = frozenset()
+        self.checks: _Checks | None = None
+
+    def take_match(self, rest: tuple[str, ...], match: Match) -> None:
+        """Add ``match`` under this key alone (``rest`` empty) or with a second key."""
+        if not rest:
+            self.matches += (match,)
+            return
+        (second,) = rest
+        if not self.pairs:
+            self.pairs = {}
+        pairs = cast(dict[str, tuple[Match, ...]], self.pairs)
+        if second not in pairs:
+            self.seconds = self.seconds | {second}
+        pairs[second] = pairs.get(second, ()) + (match,)
+
+    def drop_match(self, rest: tuple[str, ...], alert_id: int) -> None:
+        """Remove the match of ``alert_id`` under this key alone (``rest`` empty) or with a
+        second key (an alert has one match at most under one anchor)."""
+        if not rest:
+            self.matches = _without(self.matches, alert_id)
+            return
+        (second,) = rest
+        pairs = cast(dict[str, tuple[Match, ...]], self.pairs)
+        pairs[second] = _without(pairs[second], alert_id)
+        if not pairs[second]:
+            del pairs[second]
+            self.seconds = self.seconds - {second}
+        if not pairs:
+            self.pairs = _NO_PAIRS
+
+    def empty(self) -> bool:
+        return not (self.matches or self.pairs or self.checks)
+
+
+_NO_PAIRS: Mapping[str, tuple[Match, ...]] = MappingProxyType({})
+_MATCHES = attrgetter("matches")
+_PAIR_MATCHES = attrgetter("pairs.__getitem__")
+_SECONDS = attrgetter("seconds")
+_CHECKS = attrgetter("checks")
+
+
+def _without(matches: tuple[Match, ...], alert_id: int) -> tuple[Match, ...]:
+    position = next(i for i, each in enumerate(matches) if each[0] == alert_id)
+    return matches[:position] + matches[position + 1 :]
+
+
+class _Checks:
+    """What needs a check under one key, or under one pair of keys: the conditional cases,
+    the groups to verify, and (under a first key) the checks of its pairs."""
+
+    __slots__ = ("conds", "groups", "pairs", "seconds")
+
+    def __init__(self) -> None:
+        self.conds: _Conds | None = None
         self.groups: list[_Group] | None = None
-        self.pairs: dict[str, _Posting] | None = None
+        self.pairs: dict[str, _Checks] | None = None
         # The keys of ``pairs``: ``&`` with an article's keys is the quickest way to its pairs.
         self.seconds: frozenset[str] = frozenset()
 
-    def take_match(self, match: Match) -> None:
-        if self.matches is None:
-            self.matches = []
-        self.matches.append(match)
+    def take_case(self, case: _Case) -> None:
+        if self.conds is None:
+            self.conds = _Conds()
+        self.conds.take(case)
 
     def take_group(self, group: _Group) -> None:
         if self.groups is None:
             self.groups = []
         self.groups.append(group)
 
-    def inner(self, second: str) -> _Posting:
-        """The posting of the pair (this key, ``second``), made empty if new."""
+    def inner(self, second: str) -> _Checks:
+        """The checks of the pair (this key, ``second``), made empty if new."""
         if self.pairs is None:
             self.pairs = {}
         posting = self.pairs.get(second)
         if posting is None:
-            posting = self.pairs[second] = _Posting()
+            posting = self.pairs[second] = _Checks()
             self.seconds = frozenset(self.pairs)
         return posting
 
-    def drop(self, item: Match | _Group) -> None:
-        """Remove ``item`` (this very object: equal matches of other alerts stay)."""
-        held: list[Any] = (self.groups if type(item) is _Group else self.matches) or []
-        del held[next(i for i, each in enumerate(held) if each is item)]
-        if not self.matches:
-            self.matches = None
+    def drop(self, item: _Case | _Group) -> None:
+        """Remove ``item`` (this very object)."""
+        if type(item) is _Case:
+            assert self.conds is not None
+            self.conds.drop(item)
+            if not self.conds.matches:
+                self.conds = None
+            return
+        assert self.groups is not None
+        self.groups.remove(cast(_Group, item))  # groups compare by identity
         if not self.groups:
             self.groups = None
 
@@ -394,23 +595,7 @@ class _Posting:
             self.pairs = None
 
     def empty(self) -> bool:
-        return not (self.matches or self.groups or self.pairs)
-
-
-def _exact_anchor(keyed: Keyed, anchors: set[Anchor | None]) -> Anchor | None:
-    """The anchor of a query that is one key or an AND of keys all in its anchor: finding the
-    anchor is matching it."""
-    if len(anchors) != 1 or None in anchors:
-        return None
-    (anchor,) = anchors
-    assert anchor is not None
-    if type(keyed) is str:
-        keys = {keyed}
-    elif keyed[0] == AND and all(type(child) is str for child in keyed[1:]):
-        keys = set(keyed[1:])
-    else:
-        return None
-    return anchor if keys == set(anchor) else None
+        return not (self.conds or self.groups or self.pairs)
 
 
 # --- compiling ------------------------------------------------------------------------------
@@ -614,17 +799,20 @@ class ArticleKeys:
 
     __slots__ = ("keys", "title", "text", "host", "path", "language", "_view")
 
-    def __init__(self, article: MatchArticle, pair_heads: Container[str] | None = None) -> None:
+    def __init__(self, article: MatchArticle, pair_heads: Mapping[str, Any] | None = None) -> None:
         """``pair_heads``: the first words of the word pairs wanted from the text (all if
         None); the title's pairs are all kept, it is short."""
         self.host, self.path = url_host_path(article.url)
         self.title, self.text = analyze(article.title), analyze(article.text)
         self.language = article.language
         keys = set(self.text)
-        keys.update(self.title)
         pairs: Iterable[tuple[str, str]] = pairwise(self.text)
         if pair_heads is not None:
-            pairs = compress(pairs, map(pair_heads.__contains__, self.text))
+            # Each distinct word is looked up in the (large, cold) ``pair_heads`` once; the
+            # text's words then in the small set of those that are heads.
+            heads = pair_heads.keys() & keys
+            pairs = compress(pairs, map(heads.__contains__, self.text))
+        keys.update(self.title)
         keys.update(map(" ".join, pairs))
         title_pairs = pair_keys(self.title)
         keys.update(title_pairs)
