@@ -58,6 +58,9 @@ MAX_CASES = 9  # ways of picking the present keys of a query's ORs (two ORs of t
 TITLE = "intitle:"
 
 
+_NOTHING: frozenset[str] = frozenset()
+
+
 class _Case:
     """One way a query decided by set operations can hold.
 
@@ -80,8 +83,11 @@ class _Case:
         terms: tuple[str, ...],
     ) -> None:
         self.anchor = anchor
-        self.rest = required.difference(anchor)
-        self.watch = self.rest | excluded
+        rest = required.difference(anchor)
+        watch = rest | excluded
+        # Most cases watch nothing: they share one empty set (each empty one is 216 bytes).
+        self.rest = rest or _NOTHING
+        self.watch = watch or _NOTHING
         self.terms = terms
         self.matches: list[Match] | None = [] if self.watch else None
 
