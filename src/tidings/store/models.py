@@ -407,7 +407,9 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+    # In the claim's order (``next_attempt_at``, then ``id``): a claim reads the first entries,
+    # not every pending delivery (100,000 after a digest pass) to sort them.
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at", "id"),)
 
 
 class DeliveryAttempt(Base):

@@ -1,4 +1,4 @@
-"""digest queue and items: taking a notification into a digest no longer rewrites it
+"""digest queue and items, deliveries indexed in claim order
 
 Revision ID: 0002
 Revises: 0001
@@ -10,6 +10,10 @@ notification routed to the digest waits in ``digest_queue`` and a digest moves i
 ``digest_items``.  Existing data moves with it: notifications a digest took become its items,
 those still waiting are queued, and ``notifications.digest_id`` is kept only on the digest inbox
 entries (their link to the digest).
+
+``ix_deliveries_due`` gains ``id``, the claim's second sort key: on PostgreSQL a claim then reads
+the first entries of the index instead of sorting every pending delivery (SQLite's index already
+ended in the rowid).
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ def upgrade() -> None:
         "UPDATE notifications SET digest_id = NULL WHERE kind != 'digest' AND digest_id IS NOT NULL"
     )
     op.create_index("ix_notifications_route", "notifications", ["user_id", "route", "created_at"])
+    op.drop_index("ix_deliveries_due", table_name="deliveries")
+    op.create_index("ix_deliveries_due", "deliveries", ["status", "next_attempt_at", "id"])
     op.create_index(
         "ix_notifications_digest_entry",
         "notifications",
@@ -69,6 +75,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_due", table_name="deliveries")
+    op.create_index("ix_deliveries_due", "deliveries", ["status", "next_attempt_at"])
     op.drop_index("ix_notifications_digest_entry", table_name="notifications")
     op.drop_index("ix_notifications_route", table_name="notifications")
     op.execute(
