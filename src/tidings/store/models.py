@@ -343,6 +343,9 @@ class Notification(Base):
         # A digest's inbox entry (the only rows with a ``digest_id``): what ``ON DELETE SET
         # NULL`` of a deleted digest looks up.
         Index("ix_notifications_digest_entry", "digest_id", **_where("digest_id IS NOT NULL")),
+        # The admin stats per day (``tidings.web.routes.stats``): created, clicked.
+        Index("ix_notifications_created", "created_at"),
+        Index("ix_notifications_clicked", "clicked_at", **_where("clicked_at IS NOT NULL")),
     )
 
 
@@ -409,7 +412,10 @@ class Delivery(Base):
 
     # In the claim's order (``next_attempt_at``, then ``id``): a claim reads the first entries,
     # not every pending delivery (100,000 after a digest pass) to sort them.
-    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at", "id"),)
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at", "id"),
+        Index("ix_deliveries_sent", "sent_at", **_where("sent_at IS NOT NULL")),  # admin stats
+    )
 
 
 class DeliveryAttempt(Base):
@@ -428,6 +434,10 @@ class DeliveryAttempt(Base):
         String(16), default="running"
     )  # running | ok | temporary | permanent
     error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (  # admin stats: deliveries given up on, by the day of their last attempt
+        Index("ix_delivery_attempts_finished", "finished_at", **_where("finished_at IS NOT NULL")),
+    )
 
 
 class WebSession(Base):
