@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.delivery.test_digests import add_reader, notify, write_notification
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
 from tidings.delivery.digests import DigestScheduler, digest_messages, lock_readers
 from tidings.store.db import Database, alembic_config
-from tidings.store.models import Digest, DigestItem, DigestQueue, Notification
+from tidings.store.models import Channel, Digest, DigestItem, DigestQueue, Notification
 
 FIRST = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)  # the first 07:30 UTC after joining
 SECOND = FIRST + timedelta(days=1)
@@ -187,3 +187,33 @@ def test_a_data_dir_at_0001_upgrades_and_the_next_digest_takes_exactly_what_was_
     assert [links[n] for n in was_taken + waiting_ids] == [old_id] * 2 + [new.id] * 2
     command.upgrade(config, "head")
     db.dispose()
+
+
+def test_a_large_pass_on_postgres_leaves_fresh_statistics_for_the_senders(
+    postgres_url: str, tmp_path
+):
+    db = Database(postgres_url)
+    settings = Settings.from_env({}, data_dir=tmp_path / "data", database_url=postgres_url)
+    readers = [add_reader(db, f"reader{k}@example.com") for k in range(3)]
+    for reader in readers:
+        add_story(db, reader, FIRST - timedelta(hours=1), f"Story {reader}")
+        with db.session() as s:
+            s.add(Channel(user_id=reader, kind="email", config={}, created_at=naive_utc(FIRST)))
+
+    def analysed() -> dict[str, float]:  # reltuples: -1 until a table is first analysed
+        with db.session() as s:
+            rows = s.execute(
+                text(
+                    "SELECT relname, reltuples FROM pg_class "
+                    "WHERE relname IN ('digests', 'digest_items', 'deliveries')"
+                )
+            )
+            return {name: tuples for name, tuples in rows}
+
+    try:
+        small = scheduler(settings, db, FIRST, analyze_after=4).build(FIRST)
+        assert small.built == 3 and set(analysed().values()) == {-1}  # below the threshold
+        scheduler(settings, db, SECOND, analyze_after=3).build(SECOND)
+        assert analysed() == {"digests": 6, "digest_items": 3, "deliveries": 3}
+    finally:
+        db.dispose()

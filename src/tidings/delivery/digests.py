@@ -40,6 +40,14 @@ Sending
     builds the messages of the digests in a claimed batch at once with ``digest_messages``: a
     few queries for the batch, the rows as the driver gives them.
 
+Statistics
+    A pass that built ``ANALYZE_AFTER`` (5,000) digests or more on PostgreSQL ends with ``ANALYZE`` of
+    the tables it filled (digests, their items, deliveries): the senders' plans are made right
+    after, when most of those rows are new to the planner — autovacuum analyses a minute later
+    at best, never where it is off.  On stale statistics each claim read and sorted every
+    pending delivery and each batch's stories were looked up the slow way: 0.8 ms of server CPU
+    per digest email instead of 0.2.
+
 Grouping (``digest_messages``)
     Sections follow the reader's alerts in the order they made them (alert id); a followed
     topic's section is headed by the topic's name.  Within a section the newest story comes
@@ -73,6 +81,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy import cast as cast_
@@ -111,6 +120,7 @@ COLLECTS: dict[str, tuple[str, ...]] = {"daily": ("daily", "quick"), "weekly": (
 DIGEST_CHANNELS = ("email", "webpush")
 BATCH_SIZE = 2000  # readers per transaction: a handful of statements each
 RESCAN = timedelta(minutes=1)
+ANALYZE_AFTER = 5000  # digests built in one pass past which their tables are analysed (PostgreSQL)
 UNSUBSCRIBE_SECRET = "unsubscribe"
 OTHER_STORIES = "Other stories"
 
@@ -258,9 +268,11 @@ class DigestScheduler:
         worker_id: str = "digests",
         batch_size: int = BATCH_SIZE,
         rescan: timedelta = RESCAN,
+        analyze_after: int = ANALYZE_AFTER,
     ) -> None:
         self.settings, self.db, self.clock = settings, db, clock
         self.worker_id, self.batch_size, self.rescan = worker_id, batch_size, rescan
+        self.analyze_after = analyze_after
         self._next_scan: datetime | None = None
 
     def __call__(self) -> int:
@@ -295,6 +307,9 @@ class DigestScheduler:
             with self.db.session() as session:
                 due = self._due(session, readers, now, force, modes, report)
                 write_digests(session, due, now, report)
+        if report.built >= self.analyze_after and self.db.dialect == "postgresql":
+            with self.db.session() as session:  # see "Statistics" in the module docstring
+                session.execute(text("ANALYZE digests, digest_items, deliveries"))
         return report
 
     def _due(
