@@ -1,8 +1,9 @@
 """The matching engine: which of a million standing alerts does this article match?
 
-The presearcher design of Lucene Monitor and the Elasticsearch percolator, arranged so that the
-work per article grows with the number of *distinct* queries that need checking, and the work
-per matching *alert* is a C-level list extension:
+The presearcher design of Lucene Monitor and the Elasticsearch percolator, arranged so that
+most matches are ready ``Match`` objects taken with C-level ``map``/``chain``/``extend``, and
+the Python work per article grows with the number of its anchors that have something to check,
+not with the number of alerts or queries it matches:
 
 * An article is analysed once into a set of **keys**: its words, its adjacent word pairs
   (``"kim jong"``), its title's words and pairs (``"intitle:kim"``), and pseudo-keys for its
@@ -11,21 +12,22 @@ per matching *alert* is a C-level list extension:
 * Each alert's query is compiled to a *program* (nested tuples), then to a **keyed** form in
   which every word, two-word phrase, ``intitle:`` word or pair, ``site:`` host and ``lang:``
   code is a key string, true when the article has that key.  Alerts with an equal keyed form
-  share one ``_Group``: it is verified once per article, and its matched terms computed once.
-* A group is *anchored* under the keys it cannot match without.  The query is expanded into
-  alternatives (top-level ORs split, small ORs inside ANDs multiplied out), each indexed under
-  its two rarest required keys (a pair) or its only one.
-* A group whose query is one key or two keys joined by AND is **exact**: being found under its
-  anchor *is* the match, and its matched terms never change.  Its alerts' ``Match`` objects are
-  made once, when they are added, and kept in one list per anchor, so an article that has the
-  anchor takes all of them with one ``list.extend``.  Most alerts are like this (a name, a
-  word, a phrase, a phrase with ``lang:`` or ``site:``).
-* The other groups are verified exactly against the article (``keys.issuperset`` and
-  ``keys.isdisjoint`` for ANDs of keys and negations, a walk of the keyed tree otherwise); the
+  share one ``_Group``.
+* A query that is an AND of keys, ORs of keys and negated keys or ORs of keys (a name, a
+  phrase with ``lang:``, ``a OR b``, ``a -(b OR c)``, ``(a OR b) c``: nearly all) is split into
+  **cases** (``_Case``), one per set of its ORs' keys that can be present: ``a OR b`` is "a
+  without b", "b without a" and "a and b".  Cases exclude each other, and each fixes the
+  matched terms, so every alert holds a ready ``Match`` per case.  A case is anchored under its
+  two rarest keys (a pair) or its only one; one that needs no other key and excludes none is
+  **exact** (being found under its anchor *is* the match), the others are checked with one
+  set operation each, under ``map`` and ``compress``.
+* Any other query (a phrase of three words or more, ``site:`` with a path, a negated AND, more
+  than ``MAX_CASES`` cases) is expanded into alternatives (top-level ORs split, small ORs inside
+  ANDs multiplied out), anchored the same way, and verified by walking its keyed tree; the
   answer agrees with ``reference.evaluate``.
-* An alternative whose anchor is still common (its estimated share of articles is above
-  ``always_threshold``) or a query too wide to expand goes to the *always-check* set, verified
-  for every article.  ``stats()`` reports its size so it can be watched.
+* An anchor that is still common (its estimated share of articles is above
+  ``always_threshold``) or a query too wide to expand sends its group to the *always-check* set,
+  verified for every article.  ``stats()`` reports its size so it can be watched.
 
 Adding, changing and removing an alert is incremental.  Anchors depend on the ``TokenStats``
 given at construction, which therefore never change for the life of an index.
@@ -367,13 +369,7 @@ class AlertIndex:
         postings = self._postings
         found = list(map(postings.__getitem__, postings.keys() & keys))
         answer = list(chain.from_iterable(map(_MATCHES, found)))
-        paired = list(filter(_SECONDS, found))
-        seconds_here = map(keys.intersection, map(_SECONDS, paired))
-        answer.extend(
-            chain.from_iterable(
-                chain.from_iterable(map(map, map(_PAIR_MATCHES, paired), seconds_here))
-            )
-        )
+        answer.extend(chain.from_iterable(_under_pairs(found, keys)))
         held: list[Match] = []
         take = held.extend
         isdisjoint, intersection = keys.isdisjoint, keys.intersection
@@ -381,7 +377,8 @@ class AlertIndex:
         checked: set[_Group] = set(self._always)
         update = checked.update
         to_check = list(filter(None, map(_CHECKS, found)))
-        for checks in to_check:  # grows while it runs: the pairs found under each
+        to_check.extend(_under_pairs(to_check, keys))
+        for checks in to_check:
             conds = checks.conds
             if conds is not None:
                 conditions += len(conds.watch)
@@ -392,9 +389,6 @@ class AlertIndex:
                 take(chain.from_iterable(compress(conds.matches, holds)))
             if checks.groups:
                 update(checks.groups)
-            pairs = checks.pairs
-            if pairs is not None:
-                to_check.extend(map(pairs.__getitem__, checks.seconds & keys))
         return answer, held, conditions, checked
 
     def stats(self) -> dict[str, int | float]:
@@ -537,9 +531,18 @@ class _Posting:
 
 _NO_PAIRS: Mapping[str, tuple[Match, ...]] = MappingProxyType({})
 _MATCHES = attrgetter("matches")
-_PAIR_MATCHES = attrgetter("pairs.__getitem__")
-_SECONDS = attrgetter("seconds")
 _CHECKS = attrgetter("checks")
+_PAIRS = attrgetter("pairs")
+_PAIR_LOOKUP = attrgetter("pairs.__getitem__")
+_SECONDS = attrgetter("seconds")
+
+
+def _under_pairs(holders: list[Any], keys: set[str]) -> Iterator[Any]:
+    """What ``holders`` (postings, or their checks) hold under the pairs of their key and a
+    second key in ``keys``: C-level, without a Python frame per holder or pair."""
+    paired = list(filter(_PAIRS, holders))
+    seconds_here = map(keys.intersection, map(_SECONDS, paired))
+    return chain.from_iterable(map(map, map(_PAIR_LOOKUP, paired), seconds_here))
 
 
 def _without(matches: tuple[Match, ...], alert_id: int) -> tuple[Match, ...]:
