@@ -9,9 +9,9 @@ What runs, all on loopback (127.0.0.1):
   ones cleared; each reader has two alerts and one API token (bearer).
 * **bare SQL baseline** (``sql``): a bare Starlette endpoint under the same uvicorn that does
   the same work by hand: SHA-256 of the bearer token, the same three SQL queries (token →
-  user; the page, newest first; the unread count) on one DB-API connection per thread
-  (SQLite: memory-mapped, as the app's readers are), and ``json.dumps`` of the same JSON.
-  No ORM, no FastAPI, no pydantic, no token ``last_used_at`` write.  Sync endpoint, so it runs in the same thread pool as the app's handlers.
+  user; the page, newest first; the unread count) on one DB-API connection per thread, and
+  ``json.dumps`` of the same JSON.  No ORM, no FastAPI, no pydantic, no token ``last_used_at``
+  write.  Sync endpoint, so it runs in the same thread pool as the app's handlers.
 * **static baseline** (``static``): the same Starlette/uvicorn returning a ready body of the
   same size — the floor of the HTTP server, the client and loopback on this machine.
 
@@ -575,11 +575,8 @@ class BareInbox:
         conn = getattr(self.local, "conn", None)
         if conn is None:
             if self.sqlite:
-                from tidings.store.db import SQLITE_MMAP_SIZE
-
                 conn = sqlite3.connect(self.url.split("///", 1)[1], check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA mmap_size={SQLITE_MMAP_SIZE}")  # as the app's readers
             else:
                 import psycopg
 

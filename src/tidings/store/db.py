@@ -22,7 +22,8 @@ class Database:
     ``with db.session() as s:`` writes: it commits or rolls back.  ``with db.reading() as s:``
     only reads, on connections the database itself keeps from writing (a write there raises
     ``sqlalchemy.exc.OperationalError`` on SQLite, ``InternalError`` on PostgreSQL): it takes
-    no write lock, so reads run beside each other and beside a writer.
+    no write lock, so reads run beside a writer.  Open no writing session inside a reading
+    one (on SQLite each kind has its own lock; taken in both orders they would deadlock).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -35,6 +36,10 @@ class Database:
         # SQLite's busy handler, which sleeps in growing steps; other processes still wait
         # there (busy_timeout), which is correct, only slower.
         self._writer = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        # And one reader at a time: SQLite reads in several threads of one process contend
+        # for the GIL, which cost more CPU than they overlapped (benchmarks/web.py: ~1.65 ms
+        # of CPU a request one at a time, ~2.0-2.5 ms 32 at a time).
+        self._reader = threading.RLock() if self.engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, upgrade: bool = True) -> Database:
@@ -51,26 +56,18 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._serialized(), self.sessions() as session, session.begin():
+        with _holding(self._writer), self.sessions() as session, session.begin():
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A session that only reads.  SQLite: a deferred ``BEGIN`` (a WAL snapshot that waits
-        for no writer) on a ``query_only`` connection.  PostgreSQL: autocommit on a connection
-        whose transactions are read-only, so no ``BEGIN``/``COMMIT`` round trips; each
-        statement sees the data committed when it starts, as in a READ COMMITTED transaction.
-        Ends with a rollback: nothing read here is ever written."""
-        with self.read_sessions() as session:
+        """A session that only reads, on a connection in autocommit mode: each statement is a
+        transaction of its own and sees what was committed when it started (as in a READ
+        COMMITTED transaction), without waiting for a writer.  SQLite: no ``BEGIN`` (nor the
+        write lock of ``BEGIN IMMEDIATE``), a ``query_only`` connection.  PostgreSQL: no
+        ``BEGIN``/``COMMIT`` round trips, a connection whose transactions are read-only."""
+        with _holding(self._reader), self.read_sessions() as session:
             yield session
-
-    @contextmanager
-    def _serialized(self) -> Iterator[None]:
-        if self._writer is None:
-            yield
-            return
-        with self._writer:
-            yield
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to ``revision`` (idempotent)."""
@@ -81,6 +78,15 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.reader.dispose()
+
+
+@contextmanager
+def _holding(lock: threading.RLock | None) -> Iterator[None]:
+    if lock is None:
+        yield
+        return
+    with lock:
+        yield
 
 
 def alembic_config(db: Database) -> Any:
@@ -103,11 +109,14 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
 
 def _create_reader_engine(url: str, *, echo: bool) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        # One connection does: readers take turns (Database._reader); more only for a reading
+        # session opened inside another.
+        engine = create_engine(
+            url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=4
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "connect", _sqlite_reader_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_deferred)
-        return engine
+        return engine  # no BEGIN: _sqlite_pragmas leaves the connection in autocommit mode
     engine = create_engine(url, echo=echo, pool_pre_ping=True, isolation_level="AUTOCOMMIT")
     event.listen(engine, "connect", _postgres_read_only)
     return engine
@@ -130,8 +139,8 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-# Readers map the file (up to SQLite's default cap, 2 GB) rather than read() each page: a page
-# of the inbox touches ~50 scattered rows, a third less CPU this way (benchmarks/web.py).
+# The reading connection maps the file (up to SQLite's default cap, 2 GB) rather than read()
+# each page it needs: an inbox page reads ~50 rows scattered over the table.
 SQLITE_MMAP_SIZE = 0x7FFF0000
 
 
@@ -139,11 +148,6 @@ def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # A write fails: "attempt to write a readonly database".
     dbapi_connection.execute("PRAGMA query_only=ON")
     dbapi_connection.execute(f"PRAGMA mmap_size={SQLITE_MMAP_SIZE}").close()
-
-
-def _sqlite_begin_deferred(connection: Any) -> None:
-    # Readers take no lock at BEGIN: in WAL mode they read a snapshot while a writer writes.
-    connection.exec_driver_sql("BEGIN")
 
 
 def _postgres_read_only(dbapi_connection: Any, _record: Any) -> None:
