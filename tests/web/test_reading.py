@@ -170,3 +170,15 @@ def test_the_inbox_api_says_what_the_inbox_page_reads(
     assert items[0]["url"] is None and items[0]["published"] is None
     assert len(items[1]["alert_ids"]) == 2 and items[1]["title"].startswith("Assad in Damascus")
     assert items[1]["clicked_at"] and items[2]["read_at"] and not items[3]["read_at"]
+
+
+def test_the_app_runs_sync_handlers_on_at_most_web_threads(app: FastAPI) -> None:
+    from anyio.to_thread import current_default_thread_limiter
+    from fastapi.testclient import TestClient
+
+    from tidings.web.app import WEB_THREADS
+
+    with TestClient(app) as client:  # runs the app's lifespan, as uvicorn does
+        assert client.get("/healthz").status_code == 200
+        limit = client.portal.call(lambda: current_default_thread_limiter().total_tokens)  # type: ignore[union-attr]
+    assert limit == WEB_THREADS < 40
