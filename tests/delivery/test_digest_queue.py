@@ -4,8 +4,11 @@ moved existing data dirs onto it.  SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import select, text
 
@@ -18,6 +21,15 @@ from tidings.store.models import Channel, Digest, DigestItem, DigestQueue, Notif
 
 FIRST = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)  # the first 07:30 UTC after joining
 SECOND = FIRST + timedelta(days=1)
+
+
+@pytest.fixture
+def postgres(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Database, Settings]]:
+    """A PostgreSQL database and settings for it: for what only PostgreSQL's concurrency and
+    planner show."""
+    db = Database(postgres_url)
+    yield db, Settings.from_env({}, data_dir=tmp_path / "data", database_url=postgres_url)
+    db.dispose()
 
 
 def add_story(db: Database, reader: int, at: datetime, title: str) -> int:
@@ -77,45 +89,33 @@ def test_taking_a_notification_does_not_rewrite_it(settings, db):
     assert [story.title for section in message.sections for story in section.stories] == ["A story"]
 
 
-def test_a_notification_committing_after_the_build_goes_to_the_next_digest_on_postgres(
-    postgres_url: str, tmp_path
-):
-    db = Database(postgres_url)
-    settings = Settings.from_env({}, data_dir=tmp_path / "data", database_url=postgres_url)
+def test_a_notification_committing_after_the_build_goes_to_the_next_digest_on_postgres(postgres):
+    db, settings = postgres
     reader = add_reader(db, "reader@example.com")
-    try:
-        with db.sessions() as writer, writer.begin():  # the notifier's transaction, still open
-            late = write_notification(writer, reader, FIRST - timedelta(minutes=5), title="Late").id
-            report = scheduler(settings, db, FIRST).build(FIRST)  # does not wait for it
-            assert (report.built, report.empty) == (1, 1)
-        assert queued(db) == {late} and taken(db) == {}
-        scheduler(settings, db, SECOND).build(SECOND)
-        assert taken(db) == {late: digests(db, reader)[1].id}
-    finally:
-        db.dispose()
+    with db.sessions() as writer, writer.begin():  # the notifier's transaction, still open
+        late = write_notification(writer, reader, FIRST - timedelta(minutes=5), title="Late").id
+        report = scheduler(settings, db, FIRST).build(FIRST)  # does not wait for it
+        assert (report.built, report.empty) == (1, 1)
+    assert queued(db) == {late} and taken(db) == {}
+    scheduler(settings, db, SECOND).build(SECOND)
+    assert taken(db) == {late: digests(db, reader)[1].id}
 
 
-def test_concurrent_schedulers_on_postgres_share_the_readers_and_take_each_story_once(
-    postgres_url: str, tmp_path
-):
-    db = Database(postgres_url)
-    settings = Settings.from_env({}, data_dir=tmp_path / "data", database_url=postgres_url)
+def test_concurrent_schedulers_on_postgres_share_the_readers_and_take_each_story_once(postgres):
+    db, settings = postgres
     readers = [add_reader(db, f"reader{k}@example.com") for k in range(6)]
     stories = {
         add_story(db, reader, FIRST - timedelta(minutes=k + 1), f"Story {reader}.{k}"): reader
         for reader in readers
         for k in range(3)
     }
-    try:
-        with db.session() as other:  # another scheduler, mid-build on the first two readers
-            assert lock_readers(other, readers[:2]) == set(readers[:2])
-            report = scheduler(settings, db, FIRST, batch_size=4).build(FIRST)
-            assert report.readers == set(readers[2:]) and report.notifications == 12
+    with db.session() as other:  # another scheduler, mid-build on the first two readers
+        assert lock_readers(other, readers[:2]) == set(readers[:2])
         report = scheduler(settings, db, FIRST, batch_size=4).build(FIRST)
-        assert report.readers == set(readers[:2]) and report.notifications == 6
-        assert scheduler(settings, db, FIRST).build(FIRST).built == 0  # both done: a no-op
-    finally:
-        db.dispose()
+        assert report.readers == set(readers[2:]) and report.notifications == 12
+    report = scheduler(settings, db, FIRST, batch_size=4).build(FIRST)
+    assert report.readers == set(readers[:2]) and report.notifications == 6
+    assert scheduler(settings, db, FIRST).build(FIRST).built == 0  # both done: a no-op
     by_reader = {d.user_id: d for d in digests(db)}
     assert len(digests(db)) == len(readers) == len(by_reader)
     assert {n: by_reader[r].id for n, r in stories.items()} == taken(db)
@@ -189,11 +189,8 @@ def test_a_data_dir_at_0001_upgrades_and_the_next_digest_takes_exactly_what_was_
     db.dispose()
 
 
-def test_a_large_pass_on_postgres_leaves_fresh_statistics_for_the_senders(
-    postgres_url: str, tmp_path
-):
-    db = Database(postgres_url)
-    settings = Settings.from_env({}, data_dir=tmp_path / "data", database_url=postgres_url)
+def test_a_large_pass_on_postgres_leaves_fresh_statistics_for_the_senders(postgres):
+    db, settings = postgres
     readers = [add_reader(db, f"reader{k}@example.com") for k in range(3)]
     for reader in readers:
         add_story(db, reader, FIRST - timedelta(hours=1), f"Story {reader}")
@@ -210,10 +207,7 @@ def test_a_large_pass_on_postgres_leaves_fresh_statistics_for_the_senders(
             )
             return {name: tuples for name, tuples in rows}
 
-    try:
-        small = scheduler(settings, db, FIRST, analyze_after=4).build(FIRST)
-        assert small.built == 3 and set(analysed().values()) == {-1}  # below the threshold
-        scheduler(settings, db, SECOND, analyze_after=3).build(SECOND)
-        assert analysed() == {"digests": 6, "digest_items": 3, "deliveries": 3}
-    finally:
-        db.dispose()
+    small = scheduler(settings, db, FIRST, analyze_after=4).build(FIRST)
+    assert small.built == 3 and set(analysed().values()) == {-1}  # below the threshold
+    scheduler(settings, db, SECOND, analyze_after=3).build(SECOND)
+    assert analysed() == {"digests": 6, "digest_items": 3, "deliveries": 3}
