@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import DBAPIError
 
@@ -182,3 +183,29 @@ def test_the_app_runs_sync_handlers_on_at_most_web_threads(app: FastAPI) -> None
         assert client.get("/healthz").status_code == 200
         limit = client.portal.call(lambda: current_default_thread_limiter().total_tokens)  # type: ignore[union-attr]
     assert limit == WEB_THREADS < 40
+
+
+def test_last_uses_due_within_a_second_are_written_together(
+    app: FastAPI, alice: Reader, bob: Reader, clock: FrozenClock
+) -> None:
+    db: Database = app.state.web.db
+
+    def last_used() -> dict[int, object]:
+        with db.reading() as session:
+            return dict(session.execute(select(ApiToken.user_id, ApiToken.last_used_at)).all())
+
+    first = naive_utc(clock())
+    with _writes(db) as sent:
+        assert alice.client().get("/api/v1/notifications").status_code == 200
+        assert bob.client().get("/api/v1/notifications").status_code == 200  # the same second
+    assert sent == ["UPDATE"] and last_used() == {alice.id: first, bob.id: None}
+    clock.advance(seconds=1)
+    with _writes(db) as sent:
+        assert alice.client().get("/api/v1/notifications").status_code == 200  # fresh; batch due
+    assert sent == ["UPDATE"] and last_used() == {alice.id: first, bob.id: first}
+    clock.advance(seconds=int(USE_NOTED_EVERY.total_seconds()) + 1)
+    assert bob.client().get("/api/v1/notifications").status_code == 200
+    with TestClient(app):  # the app stops: what was noted since the last batch is written
+        assert alice.client().get("/api/v1/notifications").status_code == 200
+        assert last_used()[alice.id] == first
+    assert last_used() == {alice.id: naive_utc(clock()), bob.id: naive_utc(clock())}

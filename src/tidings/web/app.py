@@ -49,9 +49,11 @@ WEB_THREADS = 16
 
 
 @asynccontextmanager
-async def _thread_pool(app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = WEB_THREADS
     yield
+    web: Web = app.state.web
+    web.uses.flush(web.db)  # the last uses noted since the last batch
 
 
 def create_app(settings: Settings, db: Database, *, clock: Clock = utcnow) -> FastAPI:
@@ -63,7 +65,7 @@ def create_app(settings: Settings, db: Database, *, clock: Clock = utcnow) -> Fa
         docs_url="/api/v1/docs",
         swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
         redoc_url=None,
-        lifespan=_thread_pool,
+        lifespan=_lifespan,
     )
     app.state.web = Web(
         settings=settings,

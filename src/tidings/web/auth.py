@@ -132,11 +132,11 @@ def _sign_in(
     web: Web, live: Callable[[Session, str, datetime], security.SignIn | None], credential: str
 ) -> security.SignIn | None:
     """Read who ``credential`` signs in with a read-only session (no write lock, no
-    transaction round trips); its last use is written only when stale."""
+    transaction round trips); its last use is noted only when stale (``UseNotes``)."""
     now = web.clock()
     with web.db.reading() as session:
         found = live(session, credential, now)
-    security.note_use(web.db, found, now)
+    web.uses.note(web.db, found, now)
     return found
 
 

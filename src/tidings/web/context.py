@@ -12,7 +12,7 @@ from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.store.db import Database
 from tidings.web.preview import LivePreview
-from tidings.web.security import Limits
+from tidings.web.security import Limits, UseNotes
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Web:
     preview: LivePreview
     session_secret: bytes  # signs CSRF tokens; made on first run in the data dir (0600)
     limits: Limits = field(default_factory=Limits)
+    uses: UseNotes = field(default_factory=UseNotes)  # sign-ins' last uses, written in batches
 
     @property
     def secure_cookies(self) -> bool:

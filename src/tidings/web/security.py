@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -32,6 +33,7 @@ from tidings.store.models import ApiToken, PasswordReset, RateEvent, User, WebSe
 
 SESSION_LIFETIME = timedelta(days=30)
 USE_NOTED_EVERY = timedelta(minutes=5)  # a session's or token's last use, written this often
+NOTES_EVERY = timedelta(seconds=1)  # and the last uses due, together at most this often
 RESET_LIFETIME = timedelta(hours=1)
 API_TOKEN_PREFIX = "tid_"
 
@@ -51,7 +53,7 @@ def token_hash(token: str) -> str:
 class SignIn:
     """A live session or API token as read for a request: enough to authorize it without
     loading the user.  ``stale`` when its last use, written now and then (``USE_NOTED_EVERY``)
-    rather than on every request, is due to be written again (``note_use``)."""
+    rather than on every request, is due to be written again (``UseNotes``)."""
 
     table: Table  # web_sessions or api_tokens
     row_id: int
@@ -60,17 +62,50 @@ class SignIn:
     stale: bool
 
 
-def note_use(db: Database, sign_in: SignIn | None, now: datetime) -> None:
-    """Write a stale sign-in's last use, in a writing session of its own: a request that only
-    reads signs in with a read-only session, and writes only every ``USE_NOTED_EVERY``."""
-    if sign_in is None or not sign_in.stale:
-        return
-    column = "last_used_at" if sign_in.table is _api_tokens else "last_seen_at"
-    table = sign_in.table
-    with db.session() as session:
-        session.execute(
-            update(table).where(table.c.id == sign_in.row_id).values({column: naive_utc(now)})
-        )
+class UseNotes:
+    """The last uses of sign-ins read stale, written together: one writing session at most every
+    ``NOTES_EVERY`` for all the tokens and sessions noted meanwhile, rather than one each (the
+    first minutes after a quiet spell, nearly every request would write).  A note waits for the
+    first sign-in after ``NOTES_EVERY``, or for ``flush`` when the app stops."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, int], datetime] = {}
+        self._written: datetime | None = None
+
+    def note(self, db: Database, sign_in: SignIn | None, now: datetime) -> None:
+        """Note a sign-in's use when stale; write the batch when one is due."""
+        stale = sign_in is not None and sign_in.stale
+        if not stale and not self._pending:
+            return
+        moment = naive_utc(now)
+        with self._lock:
+            if sign_in is not None and stale:
+                self._pending[(sign_in.table.name, sign_in.row_id)] = moment
+            if self._written is not None and moment - self._written < NOTES_EVERY:
+                return
+            self._written = moment
+        self.flush(db)
+
+    def flush(self, db: Database) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return
+        with db.session() as session:
+            for table, column in ((_api_tokens, "last_used_at"), (_web_sessions, "last_seen_at")):
+                rows = [
+                    {"row_id": row_id, "moment": moment}
+                    for (name, row_id), moment in batch.items()
+                    if name == table.name
+                ]
+                if rows:
+                    session.execute(
+                        update(table)
+                        .where(table.c.id == bindparam("row_id"))
+                        .values({column: bindparam("moment")}),
+                        rows,
+                    )
 
 
 def _stale(last_use: datetime | None, now: datetime) -> bool:

@@ -79,7 +79,7 @@ def page_reader(request: Request, web: WebDep) -> PageCaller:
             found = security.live_session(session, cookie, now)
             user = session.get(User, found.user_id) if found is not None else None
             unread = unread_count(session, user.id) if user is not None else 0
-        security.note_use(web.db, found, now)
+        web.uses.note(web.db, found, now)
         if user is not None:
             csrf = security.csrf_token(web.session_secret, cookie)
             return PageCaller(user.id, user.email, user.is_admin, csrf, unread)
