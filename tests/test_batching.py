@@ -15,6 +15,20 @@ class Clock:
         return self.now
 
 
+def first_of_two_taken(
+    batches: Batches[str],
+) -> tuple[threading.Thread, list[list[str] | None]]:
+    """Two items expected, "first" put, and a thread taking a batch: the thread and what it
+    takes (once it has)."""
+    batches.expect()
+    batches.expect()
+    batches.put("first")
+    taken: list[list[str] | None] = []
+    taker = threading.Thread(target=lambda: taken.append(batches.take()))
+    taker.start()
+    return taker, taken
+
+
 def test_nothing_else_on_its_way_hands_over_what_is_ready_at_once() -> None:
     batches: Batches[str] = Batches(most=10, linger=3600, monotonic=Clock())
     for _ in "abc":
@@ -38,12 +52,7 @@ def test_a_full_batch_goes_at_once_and_the_rest_waits_for_the_next() -> None:
 def test_a_ready_item_waits_for_others_on_their_way_but_only_for_linger_seconds() -> None:
     clock = Clock()
     batches: Batches[str] = Batches(most=10, linger=0.25, monotonic=clock)
-    batches.expect()
-    batches.expect()
-    batches.put("first")
-    taken: list[list[str] | None] = []
-    taker = threading.Thread(target=lambda: taken.append(batches.take()))
-    taker.start()
+    taker, taken = first_of_two_taken(batches)
     taker.join(0.05)
     assert taker.is_alive()  # the second is on its way, and the first has not waited long
     clock.now += 0.25  # now it has: the taker's next look hands it over
@@ -55,12 +64,7 @@ def test_a_ready_item_waits_for_others_on_their_way_but_only_for_linger_seconds(
 
 def test_the_item_on_its_way_joins_the_batch_when_it_comes_in_time() -> None:
     batches: Batches[str] = Batches(most=10, linger=3600, monotonic=Clock())
-    batches.expect()
-    batches.expect()
-    batches.put("first")
-    taken: list[list[str] | None] = []
-    taker = threading.Thread(target=lambda: taken.append(batches.take()))
-    taker.start()
+    taker, taken = first_of_two_taken(batches)
     batches.put("second")
     taker.join(5)
     assert taken == [["first", "second"]]

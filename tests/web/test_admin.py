@@ -451,31 +451,22 @@ def test_admin_rights_are_given_and_revoked_but_the_last_admin_stays(
 
 
 def user_rows(app: FastAPI, user_id: int) -> dict[str, int]:
-    """How many rows of every table with a ``user_id`` are the user's, and their deliveries."""
+    """How many rows of every table with a ``user_id`` are the user's, and their deliveries
+    and digest items."""
     counts = {}
     with app.state.web.db.session() as session:
         for table in Base.metadata.sorted_tables:
             if "user_id" in table.c:
                 where = table.c.user_id == user_id
                 counts[table.name] = session.scalar(select(func.count()).where(where)) or 0
-        counts["deliveries"] = (
-            session.scalar(
-                select(func.count())
-                .select_from(Delivery)
-                .join(Channel, Channel.id == Delivery.channel_id)
-                .where(Channel.user_id == user_id)
-            )
-            or 0
-        )
-        counts["digest_items"] = (
-            session.scalar(
-                select(func.count())
-                .select_from(DigestItem)
-                .join(Digest, Digest.id == DigestItem.digest_id)
-                .where(Digest.user_id == user_id)
-            )
-            or 0
-        )
+        # Rows without a user_id of their own, theirs through the row they belong to.
+        for rows, owner, link in (
+            (Delivery, Channel, Delivery.channel_id),
+            (DigestItem, Digest, DigestItem.digest_id),
+        ):
+            owned = select(func.count()).select_from(rows).join(owner, owner.id == link)
+            count = session.scalar(owned.where(owner.user_id == user_id))
+            counts[rows.__tablename__] = count or 0
         counts["users"] = 1 if session.get(User, user_id) else 0
     return counts
 
