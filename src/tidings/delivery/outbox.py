@@ -38,6 +38,7 @@ from tidings.clock import Clock, as_utc, naive_utc, utcnow
 from tidings.config import Settings
 from tidings.delivery.channels import Channel as ChannelSender
 from tidings.delivery.channels import DeliveryError, make_channel
+from tidings.delivery.digests import digest_messages
 from tidings.delivery.message import Message
 from tidings.delivery.notify import (
     queue_for_digest,
@@ -368,7 +369,7 @@ def prepare_jobs(session: Session, delivery_ids: list[int], settings: Settings) 
 
 def _digest_messages(
     session: Session, rows: Sequence[Any], settings: Settings
-) -> dict[tuple[int, str], Message] | ImportError:
+) -> dict[tuple[int, str], Message]:
     """``{(digest, channel kind): message}`` for the digest deliveries among ``rows``."""
     wanted: dict[str, list[int]] = {}
     for row in rows:
@@ -376,10 +377,6 @@ def _digest_messages(
             wanted.setdefault(row.kind, []).append(row.digest_id)
     if not wanted:
         return {}
-    try:
-        from tidings.delivery.digests import digest_messages  # the digest engine's own module
-    except ImportError as exc:
-        return exc
     return {
         (digest_id, kind): message
         for kind, ids in wanted.items()
@@ -391,7 +388,7 @@ def _job(
     row: Any,
     notification: Notification | None,
     names: dict[int, str],
-    digests: dict[tuple[int, str], Message] | ImportError,
+    digests: dict[tuple[int, str], Message],
     settings: Settings,
 ) -> Job:
     job = Job(row.id, row.channel_id, row.kind, row.attempts)
@@ -400,8 +397,6 @@ def _job(
         message = _message(row, notification, names, digests)
     except ValueError as exc:  # a stored config this version cannot use
         return replace(job, error=DeliveryError.gone(f"channel {row.channel_id}: {exc}"))
-    except ImportError as exc:
-        return replace(job, error=DeliveryError.temporary(f"digests unavailable: {exc}"))
     return replace(job, sender=sender, message=message)
 
 
@@ -409,11 +404,9 @@ def _message(
     row: Any,
     notification: Notification | None,
     names: dict[int, str],
-    digests: dict[tuple[int, str], Message] | ImportError,
+    digests: dict[tuple[int, str], Message],
 ) -> Message:
     if row.digest_id is not None:
-        if isinstance(digests, ImportError):
-            raise digests
         message = digests.get((row.digest_id, row.kind))
         if message is None:
             raise ValueError(f"delivery {row.id}: digest {row.digest_id} does not exist")
