@@ -78,7 +78,7 @@ class PageJob:
     def failed_for_good(self) -> bool:
         """A fetch or extraction error that retrying will not fix: remember the page as seen."""
         error = self.error
-        return isinstance(error, FetchError | ExtractionError) and getattr(error, "permanent", True)
+        return isinstance(error, FetchError | ExtractionError) and error.permanent
 
 
 class Ingest:

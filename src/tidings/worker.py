@@ -132,9 +132,9 @@ class Extractor:
             for future, url in overdue:
                 error = ExtractionError(
                     f"extraction of {url} did not finish in {self.timeout:g} s "
-                    "(or its extraction process died); it will be tried again"
+                    "(or its extraction process died); it will be tried again",
+                    permanent=False,
                 )
-                error.permanent = False  # type: ignore[attr-defined]
                 self._answer(future, future.set_exception, error)
 
     def _get_pool(self) -> Pool:
@@ -222,10 +222,13 @@ class Worker:
         """
         reports: list[CheckReport] = []
         checking: set[Future[CheckReport]] = set()
+        drained = False  # a claim found nothing due: no more claims this pass
         while True:
             room = self.settings.fetch_concurrency - len(checking)
-            if room and not (stop and stop.is_set()):
-                for source_id in self.claim(room):
+            if room and not drained and not (stop and stop.is_set()):
+                claimed = self.claim(room)
+                drained = not claimed
+                for source_id in claimed:
                     checking.add(self.sources_pool.submit(self.pipeline.check_source, source_id))
             if not checking:
                 break

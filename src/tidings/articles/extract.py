@@ -29,7 +29,12 @@ MIN_ARTICLE_CHARS = 100
 
 
 class ExtractionError(ValueError):
-    """The input holds no article Tidings can read."""
+    """The input holds no article Tidings can read; not ``permanent`` when trying the page
+    again may do (its extraction timed out or its process died)."""
+
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
