@@ -15,13 +15,13 @@ from typing import Any
 import click
 
 from tidings.accounts import alert_queries, inbox
-from tidings.cli._common import iso, json_option, open_database, print_rows
+from tidings.cli._common import iso, json_option, open_database, print_rows, user_option
 from tidings.cli.users import account_errors, reader
 from tidings.store.models import Notification
 
 
 @click.command("inbox")
-@click.option("--user", "email", required=True, metavar="EMAIL", help="The reader.")
+@user_option
 @json_option
 @click.option("--unread", is_flag=True, help="Only notifications not read yet.")
 @click.option(

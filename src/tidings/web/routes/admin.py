@@ -272,7 +272,7 @@ def change_topic(topic_id: Id, body: TopicPatch, me: AdminDep, web: WebDep) -> A
     """Rename a topic or change its query or description; followers keep following.  A bad
     query is refused (422, with the parser's message and column) and nothing changes."""
     with web.db.session() as session:
-        topic = _topic(session, topic_id)
+        topic = topic_or_404(session, topic_id)
         described = "description" in body.model_fields_set
         update_topic(
             session,
@@ -290,11 +290,11 @@ def remove_topic(topic_id: Id, me: AdminDep, web: WebDep) -> Response:
     """Remove a topic: its alert and every follow of it go; the notifications it already made
     stay in readers' inboxes."""
     with web.db.session() as session:
-        delete_topic(session, _topic(session, topic_id), clock=web.clock)
+        delete_topic(session, topic_or_404(session, topic_id), clock=web.clock)
     return Response(status_code=204)
 
 
-def _topic(session: Session, topic_id: int) -> Topic:
+def topic_or_404(session: Session, topic_id: int) -> Topic:
     return _found(session, Topic, topic_id, "topic")
 
 
@@ -332,9 +332,7 @@ def broadcast(body: BroadcastIn, me: AdminDep, web: WebDep) -> BroadcastOut:
     now = web.clock()
     notified = deliveries = 0
     with web.db.session() as session:
-        topic = session.get(Topic, body.topic_id)
-        if topic is None:
-            raise ApiError(404, f"no topic {body.topic_id}")
+        topic = topic_or_404(session, body.topic_id)
         for followers in _follower_batches(session, topic.id):
             created, count = _broadcast_batch(session, body, topic, followers, now)
             notified, deliveries = notified + created, deliveries + count

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tidings.accounts import (
@@ -36,10 +35,11 @@ from tidings.config import Settings
 from tidings.delivery.channels import DeliveryError, make_channel, send_test
 from tidings.delivery.timing import WEEKDAYS
 from tidings.delivery.vapid import VapidKeys
-from tidings.store.models import Channel, Topic, User
+from tidings.store.models import Channel, User
 from tidings.web.auth import ReaderDep
 from tidings.web.context import WebDep
 from tidings.web.errors import ApiError
+from tidings.web.routes.admin import topic_or_404
 from tidings.web.schemas import (
     ChannelIn,
     ChannelOut,
@@ -249,13 +249,6 @@ def get_topics(me: ReaderDep, web: WebDep) -> list[TopicOut]:
         ]
 
 
-def _topic(session: Session, topic_id: int) -> Topic:
-    topic = session.get(Topic, topic_id)
-    if topic is None:
-        raise ApiError(404, f"no topic {topic_id}")
-    return topic
-
-
 @router.post("/topics/{topic_id}/follow")
 def follow(
     topic_id: Id, me: ReaderDep, web: WebDep, body: Annotated[FollowIn | None, Body()] = None
@@ -263,7 +256,7 @@ def follow(
     """Follow a topic ("Get Instant News Updates — Enable"); again to change the mode."""
     mode = body.mode if body is not None else "quick"
     with web.db.session() as session:
-        topic = _topic(session, topic_id)
+        topic = topic_or_404(session, topic_id)
         follow_topic(session, me.user(session), topic.slug, mode=mode, clock=web.clock)
         return TopicOut(
             id=topic.id,
@@ -278,6 +271,6 @@ def follow(
 @router.delete("/topics/{topic_id}/follow", status_code=204)
 def unfollow(topic_id: Id, me: ReaderDep, web: WebDep) -> Response:
     with web.db.session() as session:
-        topic = _topic(session, topic_id)
+        topic = topic_or_404(session, topic_id)
         unfollow_topic(session, me.user(session), topic.slug)
     return Response(status_code=204)
