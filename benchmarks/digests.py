@@ -436,7 +436,7 @@ def peak_rss_mb() -> float:
 def run_size(readers: int, ports: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="tidings-digests-") as tmp,
-        fresh_database(getattr(args, "database_url", ""), Path(tmp)) as url,
+        fresh_database(args.database_url, Path(tmp)) as url,
     ):
         started = time.perf_counter()
         seed(url, readers)
@@ -450,15 +450,15 @@ def run_size(readers: int, ports: dict[str, int], args: argparse.Namespace) -> d
                 "--ports",
                 json.dumps(ports),
                 "--workers",
-                str(getattr(args, "workers", 2)),
+                str(args.workers),
                 "--threads",
-                str(getattr(args, "threads", 16)),
+                str(args.threads),
                 "--data-dir",
                 str(Path(tmp) / "data"),
                 "--aiosmtpd-limit",
-                str(getattr(args, "aiosmtpd_limit", 2000)),
+                str(args.aiosmtpd_limit),
                 "--bare-count",
-                str(getattr(args, "bare_count", 2000)),
+                str(args.bare_count),
             ],
             check=True,
             capture_output=True,
@@ -522,11 +522,7 @@ def report(results: list[dict[str, Any]]) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run the digest benchmark (``benchmarks/deliver.py`` calls this with its arguments)."""
-    sizes = (
-        getattr(args, "digest_sizes", None)
-        or getattr(args, "sizes", None)
-        or [10_000, 50_000, 100_000]
-    )
+    sizes = args.sizes or [10_000, 50_000, 100_000]
     servers = {kind: start_smtp(kind) for kind in SERVERS}
     try:
         results = []

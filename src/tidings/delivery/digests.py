@@ -65,7 +65,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
@@ -647,7 +647,7 @@ def _email_message(summary: Message, sections: list[DigestSection], unsubscribe:
 def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[Any]]:
     """The stories each digest took, newest first: one query, an index range of its items per
     digest and a primary-key probe per story.  Rows as they come from the driver (JSON and
-    times as text, parsed by ``story_rows``: the same values recur across a batch)."""
+    times as text, parsed by ``stored_ids`` and ``stored_time``: the same values recur across a batch)."""
     i, n = _items.c, _notifications.c
     query = (
         select(
@@ -682,9 +682,7 @@ def stored_ids(text: str | None) -> frozenset[int]:
 @lru_cache(maxsize=4096)
 def stored_time(text: str | None) -> datetime | None:
     """A stored UTC time as text (either database's form), aware."""
-    if not text:
-        return None
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return as_utc(datetime.fromisoformat(text)) if text else None
 
 
 def section_headings(session: Session, alert_ids: set[int]) -> dict[int, str]:
