@@ -344,9 +344,8 @@ class AlertIndex:
     def match(self, article: MatchArticle) -> list[Match]:
         """The alerts ``article`` matches, each with its matched terms (in no particular order)."""
         seen = ArticleKeys(article, self._pair_heads)
-        answer, held, conditions, checked = self._look_up(seen.keys)
-        exact, found = len(answer), len(held)
-        answer.extend(held)
+        answer, exact, conditions, checked = self._look_up(seen.keys)
+        found = len(answer) - exact
         matched = _verify(checked, seen, answer)
         counters = self._counters
         counters["articles"] += 1
@@ -358,10 +357,10 @@ class AlertIndex:
         counters["matches"] += len(answer)
         return answer
 
-    def _look_up(self, keys: set[str]) -> tuple[list[Match], list[Match], int, set[_Group]]:
-        """What the article's keys find: the matches of exact cases, those of the conditional
-        cases that hold, how many conditions were checked, and the groups to verify (anchored
-        under its keys, and the always-check set).
+    def _look_up(self, keys: set[str]) -> tuple[list[Match], int, int, set[_Group]]:
+        """What the article's keys find: the matches of exact cases followed by those of the
+        conditional cases that hold, how many of them are exact, how many conditions were
+        checked, and the groups to verify (anchored under its keys, and the always-check set).
 
         Exact cases are taken for all the keys at once and the conditions are checked with
         C-level ``map``, ``chain``, ``compress`` and set operations: no Python frame or loop
@@ -370,8 +369,8 @@ class AlertIndex:
         found = list(map(postings.__getitem__, postings.keys() & keys))
         answer = list(chain.from_iterable(map(_MATCHES, found)))
         answer.extend(chain.from_iterable(_under_pairs(found, keys)))
-        held: list[Match] = []
-        take = held.extend
+        exact = len(answer)
+        take = answer.extend
         isdisjoint, intersection = keys.isdisjoint, keys.intersection
         conditions = 0
         checked: set[_Group] = set(self._always)
@@ -389,7 +388,7 @@ class AlertIndex:
                 take(chain.from_iterable(compress(conds.matches, holds)))
             if checks.groups:
                 update(checks.groups)
-        return answer, held, conditions, checked
+        return answer, exact, conditions, checked
 
     def stats(self) -> dict[str, int | float]:
         """Sizes and running counters: how big the index is and how much it checks.
