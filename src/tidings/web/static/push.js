@@ -134,12 +134,21 @@
     try { return JSON.parse(recall(REGISTERED) || "null") || {}; } catch (error) { return {}; }
   }
 
-  // Resolves to true when it registered the subscription again (see "Keeping it" above).
-  function keepRegistered() {
-    if (Notification.permission !== "granted") return Promise.resolve(false);
+  // This browser's push subscription (null when none).
+  function currentSubscription() {
     return registration().then(function (reg) {
       return reg.pushManager.getSubscription();
-    }).then(function (subscription) {
+    });
+  }
+
+  // The same, null too while notifications are not allowed.
+  function grantedSubscription() {
+    return Notification.permission === "granted" ? currentSubscription() : Promise.resolve(null);
+  }
+
+  // Resolves to true when it registered the subscription again (see "Keeping it" above).
+  function keepRegistered() {
+    return grantedSubscription().then(function (subscription) {
       if (!subscription) return false;
       var last = lastRegistered();
       var fresh = last.reader === reader() && last.endpoint === subscription.endpoint &&
@@ -150,9 +159,7 @@
   }
 
   function disable() {
-    return registration().then(function (reg) {
-      return reg.pushManager.getSubscription();
-    }).then(function (subscription) {
+    return currentSubscription().then(function (subscription) {
       if (!subscription) return null;
       var endpoint = subscription.endpoint;
       return subscription.unsubscribe().then(function () {
@@ -167,12 +174,7 @@
   }
 
   function isOn() {
-    if (Notification.permission !== "granted") return Promise.resolve(false);
-    return registration().then(function (reg) {
-      return reg.pushManager.getSubscription();
-    }).then(function (subscription) {
-      return Boolean(subscription);
-    });
+    return grantedSubscription().then(Boolean);
   }
 
   function announce(on) {
