@@ -349,14 +349,7 @@ def insert_notifications(
                 "created_at": naive_utc(now),
             }
         )
-    written = insert_ignoring(
-        session,
-        NOTIFICATIONS,
-        rows,
-        ["user_id", "story_id"],
-        [NOTIFICATIONS.c.user_id, NOTIFICATIONS.c.id],
-    )
-    return dict(written)
+    return write_notifications(session, rows)
 
 
 def _content(article: Article) -> dict[str, Any]:
@@ -466,12 +459,7 @@ def insert_ignoring(
     instead of one per value, which the driver would otherwise parse out of a huge statement —
     and a column whose value every row of the batch shares (the story, title, snippet … of a
     fan-out) bound once, not repeated in an array.
-    New notifications are announced to live inboxes (``inbox_changed``).
     """
-    queued = table is NOTIFICATIONS and any(row.get("route") == "digest" for row in rows)
-    wanted = len(returning)
-    if queued:  # what the digest queue needs of each notification written
-        returning = [*returning, *QUEUED_COLUMNS, NOTIFICATIONS.c.route]
     written: list[Any] = []
     if session.get_bind().dialect.name == "postgresql":
         for chunk in chunks(rows, PG_CHUNK):
@@ -481,12 +469,21 @@ def insert_ignoring(
         stmt = ignoring.returning(*returning)
         for chunk in chunks(rows):
             written += [tuple(row) for row in session.execute(stmt, chunk)]
-    if queued:
-        queue_for_digest(session, [row[wanted:-1] for row in written if row[-1] == "digest"])
-        written = [row[:wanted] for row in written]
-    if table is NOTIFICATIONS and written:
-        inbox_changed(session, (row["user_id"] for row in rows))
     return written
+
+
+def write_notifications(session: Session, rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Notification rows, at most one per reader and story (a replay writes nothing): ``{reader:
+    new notification id}``.  In the same transaction those routed to the digest are queued for
+    it (``queue_for_digest``) and live inboxes are told (``inbox_changed``)."""
+    queued = any(row.get("route") == "digest" for row in rows)
+    returning = [*QUEUED_COLUMNS, NOTIFICATIONS.c.route] if queued else [*QUEUED_COLUMNS[:2]]
+    written = insert_ignoring(session, NOTIFICATIONS, rows, ["user_id", "story_id"], returning)
+    if queued:
+        queue_for_digest(session, [row[:-1] for row in written if row[-1] == "digest"])
+    if written:
+        inbox_changed(session, (row["user_id"] for row in rows))
+    return {user_id: notification_id for notification_id, user_id, *_ in written}
 
 
 def queue_for_digest(session: Session, notifications: Iterable[Sequence[Any]]) -> None:
@@ -494,9 +491,9 @@ def queue_for_digest(session: Session, notifications: Iterable[Sequence[Any]]) -
     ``(id, user_id, mode, created_at)`` each (``QUEUED_COLUMNS``).  The next digest of their
     reader and mode takes them (``tidings.delivery.digests``); queueing one twice is a no-op.
 
-    Every path that gives a notification the route ``digest`` calls this: ``insert_ignoring``
-    (new notifications and broadcasts) and the release of a hold past the budget
-    (``tidings.delivery.outbox``)."""
+    Every path that gives a notification the route ``digest`` calls this:
+    ``write_notifications`` (new notifications and broadcasts) and the release of a hold past
+    the budget (``tidings.delivery.outbox``)."""
     rows = [
         {"notification_id": n, "user_id": u, "mode": m, "created_at": c}
         for n, u, m, c in notifications

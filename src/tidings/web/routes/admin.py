@@ -50,12 +50,11 @@ from tidings.accounts import (
 from tidings.cli.sources import add_source
 from tidings.clock import as_utc, naive_utc
 from tidings.delivery.notify import (
-    NOTIFICATIONS,
     Recipient,
     chunks,
     insert_deliveries,
-    insert_ignoring,
     route_new,
+    write_notifications,
 )
 from tidings.sources.discovery import discover
 from tidings.sources.http import Fetcher, FetchError
@@ -356,14 +355,7 @@ def _broadcast_batch(
     rows = [
         _broadcast_row(body, topic, u, routes[u].route, routes[u].hold_until, now) for u in user_ids
     ]
-    written = insert_ignoring(
-        session,
-        NOTIFICATIONS,
-        rows,
-        ["user_id", "story_id"],
-        [NOTIFICATIONS.c.user_id, NOTIFICATIONS.c.id],
-    )
-    created = dict(written)
+    created = write_notifications(session, rows)
     return len(created), insert_deliveries(session, created, readers, routes, now)
 
 
