@@ -1,10 +1,12 @@
-"""Helpers the benchmarks share: a throw-away PostgreSQL database and its server's CPU time."""
+"""Helpers the benchmarks share: an empty database (SQLite or a throw-away PostgreSQL one) and
+the PostgreSQL server's CPU time."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import psutil
 from sqlalchemy import create_engine, make_url, text
@@ -28,6 +30,18 @@ def postgres_database(server_url: str, prefix: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def empty_database_url(server_url: str, folder: Path, prefix: str) -> Iterator[str]:
+    """An empty database's URL: a SQLite file in ``folder`` when ``server_url`` is empty, else a
+    new PostgreSQL database ``{prefix}_…`` on that server (dropped afterwards)."""
+    if not server_url:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield f"sqlite:///{folder / f'{prefix}.db'}"
+        return
+    with postgres_database(server_url, prefix) as url:
+        yield url
 
 
 def server_cpu(db: Database) -> float:

@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pywebpush import webpush
 from sqlalchemy import delete, func, insert, select, update
 
-from _common import postgres_database, server_cpu
+from _common import empty_database_url, server_cpu
 from tidings.alerts.store import create_alert
 from tidings.clock import naive_utc
 from tidings.config import Settings
@@ -132,14 +132,7 @@ def receiver() -> Iterator[tuple[str, Any]]:
 @contextmanager
 def fresh_database(database_url: str, data_dir: Path) -> Iterator[Database]:
     """A migrated, empty database: SQLite in ``data_dir``, or a new PostgreSQL database."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if not database_url:
-        db = Database(f"sqlite:///{data_dir / 'tidings.db'}")
-        db.upgrade()
-        yield db
-        db.dispose()
-        return
-    with postgres_database(database_url, "tidings_bench") as url:
+    with empty_database_url(database_url, data_dir, "tidings_bench") as url:
         db = Database(url)
         db.upgrade()
         try:

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
@@ -55,14 +54,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
 
-from _common import postgres_database, server_cpu
+from _common import empty_database_url, server_cpu
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
 from tidings.delivery.channels.email import EmailChannel, shared_smtp
@@ -436,7 +434,7 @@ def peak_rss_mb() -> float:
 def run_size(readers: int, ports: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="tidings-digests-") as tmp,
-        fresh_database(args.database_url, Path(tmp)) as url,
+        empty_database_url(args.database_url, Path(tmp), "tidings_digests") as url,
     ):
         started = time.perf_counter()
         seed(url, readers)
@@ -467,17 +465,6 @@ def run_size(readers: int, ports: dict[str, int], args: argparse.Namespace) -> d
         result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
         result.update(readers=readers, seed_s=seeded)
         return result
-
-
-@contextlib.contextmanager
-def fresh_database(server_url: str, tmp: Path) -> Iterator[str]:
-    """An empty database's URL: a SQLite file in ``tmp``, or a new PostgreSQL database made on
-    the server of ``server_url`` (dropped afterwards)."""
-    if not server_url:
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    with postgres_database(server_url, "tidings_digests") as url:
-        yield url
 
 
 def report(results: list[dict[str, Any]]) -> None:
