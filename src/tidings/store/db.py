@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tidings.config import Settings
@@ -104,7 +106,7 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return _postgres_engine(url, echo=echo)
 
 
 def _create_reader_engine(url: str, *, echo: bool) -> Engine:
@@ -117,9 +119,53 @@ def _create_reader_engine(url: str, *, echo: bool) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "connect", _sqlite_query_only)
         return engine  # no BEGIN: _sqlite_pragmas leaves the connection in autocommit mode
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, isolation_level="AUTOCOMMIT")
+    engine = _postgres_engine(url, echo=echo, isolation_level="AUTOCOMMIT")
     event.listen(engine, "connect", _postgres_read_only)
     return engine
+
+
+# A PostgreSQL engine keeps as many connections as a process uses at once (the web app's
+# threads, a worker's): a smaller pool opens and closes a connection for every checkout above
+# it — a backend forked per request under load (benchmarks/web.py: one connect every 2.5
+# requests with the default 5).
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
+# A connection idle this long is pinged before use (one round trip): the server may have
+# restarted or dropped it meanwhile.  One in use more recently is not — a ping per checkout
+# cost ~0.3 ms of CPU a request — and if it died anyway, the statement's error invalidates the
+# pool's connections (SQLAlchemy's disconnect handling) and the next checkout connects afresh.
+PING_AFTER_IDLE = 10.0
+
+
+def _postgres_engine(url: str, *, echo: bool, **options: Any) -> Engine:
+    engine = create_engine(
+        url, echo=echo, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, **options
+    )
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_since = record.info.get("checked_in")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+        return  # new, or used a moment ago
+    try:
+        _ping(dbapi_connection)
+    except Exception as exc:
+        # The pool discards this connection and checks out another (up to three tries).
+        raise DisconnectionError(f"stale connection: {exc}") from exc
+
+
+def _ping(dbapi_connection: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    if not dbapi_connection.autocommit:
+        dbapi_connection.rollback()  # the ping's transaction
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
