@@ -10,6 +10,7 @@ inbox.  And a reader who blocks notifications keeps a working inbox.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -193,10 +194,20 @@ def test_a_reader_signs_up_allows_push_and_follows_an_alert_to_the_article(
     payload = push.payload
     assert payload["tag"] == notification_id and payload["title"] == article.title
     registration = devtools.active_registration(site.origin + "/")
-    devtools.deliver_push(site.origin, registration, payload)
+    looks = itertools.count()
+
+    def shown_once_delivered() -> Any:
+        # Delivered again every ~3 s until shown, as a push service redelivers a message the
+        # browser has not taken: on a loaded machine Chromium has let a push event vanish now
+        # and then (~1 run in 25).  The tag makes a repeat replace, not add, a notification.
+        if next(looks) % 150 == 0:
+            devtools.deliver_push(site.origin, registration, payload)
+        return page.evaluate(NOTIFICATIONS_WITH_TAG, notification_id)
+
     [shown] = wait_until(
-        lambda: page.evaluate(NOTIFICATIONS_WITH_TAG, notification_id),
+        shown_once_delivered,
         "the notification shown",
+        timeout=20,
         explain=lambda: {
             "shown": page.evaluate(ALL_NOTIFICATIONS),
             "registration": registration,
