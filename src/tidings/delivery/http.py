@@ -62,9 +62,16 @@ PATH_SAFE = "/%:@!$&'()*+,;=-._~"  # kept as they are in a request target; the r
 Origin = tuple[str, str, int]  # scheme, host, port
 
 
+@lru_cache(maxsize=2)
+def _guard(allow_private: bool) -> AddressGuard:
+    """One guard per policy for the checks below: their answers are cached for the guard's
+    short TTL (as the connections' own guard caches them), not looked up for every send."""
+    return AddressGuard(allow_private=allow_private)
+
+
 def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (an IP literal is itself); raises ``ResolveFailed``."""
-    return AddressGuard(allow_private=True).addresses(host, port)
+    return _guard(True).addresses(host, port)
 
 
 def is_private_address(address: str) -> bool:
@@ -74,7 +81,7 @@ def is_private_address(address: str) -> bool:
 def check_public_host(host: str, settings: Settings, port: int = 443) -> list[str]:
     """The addresses of ``host``, refused (``AddressRefused``) when any is private and private
     networks are not allowed; ``ResolveFailed`` when the name does not resolve."""
-    return AddressGuard(allow_private=settings.allow_private_networks).addresses(host, port)
+    return _guard(settings.allow_private_networks).addresses(host, port)
 
 
 @dataclass(frozen=True)
