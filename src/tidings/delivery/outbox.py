@@ -40,6 +40,7 @@ from tidings.config import Settings
 from tidings.delivery.channels import Channel as ChannelSender
 from tidings.delivery.channels import DeliveryError, make_channel
 from tidings.delivery.digests import digest_messages
+from tidings.delivery.http import DELIVERY_TIMEOUT
 from tidings.delivery.message import Message
 from tidings.delivery.notify import (
     queue_for_digest,
@@ -69,6 +70,7 @@ BACKOFF_FIRST = 30.0  # seconds before the second attempt; doubles each time
 BACKOFF_CAP = 6 * 3600.0
 PUSH_SUBSCRIPTION_MAX_AGE = timedelta(days=60)
 HOUSEKEEPING_EVERY = timedelta(hours=1)
+RECORD_BATCH = 64  # results recorded (and jobs claimed) in one transaction, when they come fast
 RECORD_WAIT = 0.1  # seconds a finished result may wait for others to be recorded with it
 
 
@@ -148,8 +150,12 @@ class DeliveryWorker:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds or settings.claim_lease
         self.max_attempts = max_attempts
-        self.queue_size = 4 * concurrency  # claimed jobs handed to the pool at most at once
-        self.refill_at = 2 * concurrency  # claim more when the queue has run down to this
+        # Claimed jobs handed to the pool at most at once (more are claimed when half are done):
+        # enough for batches of RECORD_BATCH, few enough that the last of them starts within
+        # half its lease even if every send before it takes the whole DELIVERY_TIMEOUT.
+        within_lease = int(self.lease_seconds / 2 / DELIVERY_TIMEOUT * concurrency)
+        self.queue_size = max(concurrency, min(max(4 * concurrency, 2 * RECORD_BATCH), within_lease))
+        self.refill_at = self.queue_size // 2
         self.pool = ThreadPoolExecutor(concurrency, "delivery")
 
     def __call__(self) -> int:
@@ -159,11 +165,11 @@ class DeliveryWorker:
         """Release due holds, then send up to ``limit`` due deliveries; return how many were
         attempted.
 
-        Up to ``4 × concurrency`` claimed jobs are queued for the pool at once.  Results are
+        Up to ``queue_size`` claimed jobs are queued for the pool at once.  Results are
         recorded in batches: one transaction records the finished ones and claims the next
-        batch when the queue has run down to ``2 × concurrency``, or when ``concurrency``
-        results wait, or ``RECORD_WAIT`` after the first of them arrived — so a slow endpoint
-        keeps one thread, and the results finishing around it wait for nobody.
+        batch when half the queue is done, or when ``RECORD_BATCH`` results wait, or
+        ``RECORD_WAIT`` after the first of them arrived — so a slow endpoint keeps one thread,
+        and the results finishing around it wait for nobody.
         """
         with self.db.session() as session:
             release_held(session, self.clock())
@@ -186,7 +192,7 @@ class DeliveryWorker:
             if not in_flight:
                 return attempted
             refill = in_flight - self.refill_at if more else in_flight
-            results.wait(min(self.concurrency, in_flight, max(1, refill)), RECORD_WAIT)
+            results.wait(min(RECORD_BATCH, in_flight, max(1, refill)), RECORD_WAIT)
 
     def _send_into(self, job: Job, results: _Results) -> None:
         results.put(self.send(job))
