@@ -27,9 +27,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, or_, select, update
@@ -156,7 +157,8 @@ class DeliveryWorker:
         within_lease = int(self.lease_seconds / 2 / DELIVERY_TIMEOUT * concurrency)
         self.queue_size = max(concurrency, min(max(4 * concurrency, 2 * RECORD_BATCH), within_lease))
         self.refill_at = self.queue_size // 2
-        self.pool = ThreadPoolExecutor(concurrency, "delivery")
+        self._jobs: SimpleQueue[tuple[Job, _Results] | None] = SimpleQueue()
+        self._senders: list[threading.Thread] = []
 
     def __call__(self) -> int:
         return self.run_due()
@@ -187,15 +189,28 @@ class DeliveryWorker:
                 more = more and len(jobs) == want
                 claimed += len(jobs)
                 in_flight += len(jobs)
+                self._start_senders()
                 for job in jobs:
-                    self.pool.submit(self._send_into, job, results)
+                    self._jobs.put((job, results))
             if not in_flight:
                 return attempted
             refill = in_flight - self.refill_at if more else in_flight
             results.wait(min(RECORD_BATCH, in_flight, max(1, refill)), RECORD_WAIT)
 
-    def _send_into(self, job: Job, results: _Results) -> None:
-        results.put(self.send(job))
+    def _start_senders(self) -> None:
+        """The pool: ``concurrency`` threads taking jobs from one queue (cheaper per job than an
+        executor's future, and they live as long as the worker)."""
+        while len(self._senders) < self.concurrency:
+            thread = threading.Thread(
+                target=self._send_queued, name=f"delivery-{len(self._senders)}", daemon=True
+            )
+            thread.start()
+            self._senders.append(thread)
+
+    def _send_queued(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, results = item
+            results.put(self.send(job))
 
     def settle(self, outcomes: list[Outcome], want: int) -> list[Job]:
         """In one transaction: record ``outcomes`` and claim up to ``want`` more jobs."""
@@ -220,7 +235,7 @@ class DeliveryWorker:
         return self.settle([], limit)
 
     def send(self, job: Job) -> Outcome:
-        """Send one job (in a pool thread); any unexpected error counts as temporary."""
+        """Send one job (in a sender thread); any unexpected error counts as temporary."""
         started = self.clock()
         error = job.error
         if error is None and job.sender is not None and job.message is not None:
@@ -306,7 +321,16 @@ class DeliveryWorker:
             channel_refused(session, job.channel_id, job.kind, str(error))
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the sender threads once their current sends end; jobs still queued are dropped
+        (their claims run out and another pass sends them)."""
+        with suppress(Empty):
+            while True:
+                self._jobs.get_nowait()
+        for _ in self._senders:
+            self._jobs.put(None)
+        for thread in self._senders:
+            thread.join()
+        self._senders = []
 
     def __enter__(self) -> DeliveryWorker:
         return self
