@@ -6,6 +6,9 @@
     notifications per second; beside it a **bare pywebpush loop** (``pywebpush.webpush`` with a
     kept-alive ``requests.Session``, one push after another) sending the same payloads to the
     same receiver.  Rounds alternate (bare, ours, bare, ours …); the best round of each counts.
+    Beside the rates: the CPU time of this process per push for each (the sender is one
+    process, the bare loop one thread) and, on PostgreSQL, of the server backends serving the
+    sender — what a push cost, whatever else ran on the machine.
 (b) **Fan-out** — one story matching a topic that N readers (default 100,000) follow, each with
     one push subscription: the time until every inbox row (and its delivery row) is committed
     by the notifier hook, then until every push has been handed to the receiver.
@@ -301,28 +304,44 @@ def web_push(args: argparse.Namespace, data_dir: Path) -> None:
         seed_pending(db, readers, per_reader)
         jobs = bare_jobs(db)
         ours_best, bare_best = float("inf"), float("inf")
+        ours_cpu, bare_cpu, server = float("inf"), float("inf"), 0.0
         for round_number in range(args.rounds):
             before = count.value
+            cpu = time.process_time()
             bare = run_bare(jobs, settings)
+            bare_cpu = min(bare_cpu, time.process_time() - cpu)
             reset_pending(db)
+            cpu, server_before = time.process_time(), server_cpu(db)
             ours, attempted = run_ours(db, settings, args.concurrency)
+            if time.process_time() - cpu < ours_cpu:
+                ours_cpu, server = time.process_time() - cpu, server_cpu(db) - server_before
             assert attempted == len(jobs) and count.value - before == 2 * len(jobs)
             print(
                 f"  round {round_number + 1}: bare {len(jobs) / bare:,.0f}/s, "
-                f"ours {len(jobs) / ours:,.0f}/s",
+                f"ours {len(jobs) / ours:,.0f}/s; load average {os.getloadavg()[0]:.1f}",
                 file=sys.stderr,
                 flush=True,
             )
             ours_best, bare_best = min(ours, ours_best), min(bare, bare_best)
             reset_pending(db)
     n = len(jobs)
+    on_server = f" + database server {server / n * 1000:.2f}" if args.database_url else ""
     print(
         f"(a) web push end to end, {n:,} notifications, {args.concurrency} sender threads, "
         f"{db_name(args)}"
     )
-    print(f"    Tidings DeliveryWorker: {n / ours_best:,.0f} notifications/s")
-    print(f"    bare pywebpush loop:    {n / bare_best:,.0f} notifications/s")
-    print(f"    ratio: {bare_best / ours_best:.2f} (target >= 0.8)")
+    print(
+        f"    Tidings DeliveryWorker: {n / ours_best:,.0f} notifications/s; "
+        f"CPU a push {ours_cpu / n * 1000:.2f} ms{on_server}"
+    )
+    print(
+        f"    bare pywebpush loop:    {n / bare_best:,.0f} notifications/s; "
+        f"CPU a push {bare_cpu / n * 1000:.2f} ms"
+    )
+    print(
+        f"    ratio: {bare_best / ours_best:.2f} (target >= 0.8); "
+        f"CPU a push, bare / ours: {bare_cpu / ours_cpu:.2f}"
+    )
 
 
 # -- (b) fan-out ------------------------------------------------------------------------------

@@ -248,3 +248,37 @@ def test_a_payload_at_the_limit_encrypts_to_exactly_4096_bytes(push_receiver, ch
     [push] = push_receiver.received
     assert len(push.body) == PUSH_LIMIT
     assert push.payload == message.to_payload()  # nothing had to be cut
+
+
+def test_vapid_token_is_signed_once_per_push_service_and_renewed_at_half_its_life(tmp_path):
+    keys = VapidKeys.load_or_create(tmp_path)
+    now = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
+    contact = "mailto:alerts@news.example.org"
+    first = keys.authorization("https://push.example/a", contact, now)
+    assert keys.authorization("https://push.example/b", contact, now + timedelta(hours=5)) == first
+    other_service = keys.authorization("https://other.example/a", contact, now)
+    assert other_service != first
+    renewed = keys.authorization("https://push.example/a", contact, now + timedelta(hours=6))
+    assert renewed != first
+    earlier = keys.authorization("https://push.example/a", contact, now - timedelta(hours=1))
+    assert earlier not in (first, renewed)  # a clock set back never gets a token past 12 h
+
+
+def test_pushes_to_one_service_share_a_token_the_receiver_accepts(push_receiver, channel_settings):
+    first, _ = subscribed_channel(push_receiver, channel_settings)
+    second, _ = subscribed_channel(push_receiver, channel_settings)
+    first.send(assad_message())
+    second.send(assad_message(tag="77"))
+    one, two = push_receiver.received
+    assert one.headers["authorization"] == two.headers["authorization"]
+    assert one.vapid_claims["exp"] > datetime.now(UTC).timestamp() + 6 * 3600
+
+
+def test_subscription_without_usable_keys_is_a_permanent_error(push_receiver, channel_settings):
+    subscription = push_receiver.subscribe().to_json()
+    for keys in ({**subscription["keys"], "p256dh": "AAAA"}, {**subscription["keys"], "auth": ""}):
+        channel = make_channel("webpush", {**subscription, "keys": keys}, channel_settings)
+        with pytest.raises(DeliveryError) as caught:
+            channel.send(assad_message())
+        assert caught.value.permanent
+    assert push_receiver.received == []

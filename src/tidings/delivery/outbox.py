@@ -25,10 +25,12 @@ at release, so the reader's hourly budget is checked at the moment it would be s
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, or_, select, update
@@ -39,6 +41,7 @@ from tidings.config import Settings
 from tidings.delivery.channels import Channel as ChannelSender
 from tidings.delivery.channels import DeliveryError, make_channel
 from tidings.delivery.digests import digest_messages
+from tidings.delivery.http import DELIVERY_TIMEOUT
 from tidings.delivery.message import Message
 from tidings.delivery.notify import (
     queue_for_digest,
@@ -68,7 +71,8 @@ BACKOFF_FIRST = 30.0  # seconds before the second attempt; doubles each time
 BACKOFF_CAP = 6 * 3600.0
 PUSH_SUBSCRIPTION_MAX_AGE = timedelta(days=60)
 HOUSEKEEPING_EVERY = timedelta(hours=1)
-GATHER_SECONDS = 0.005  # how long to wait for other results finishing with the first
+RECORD_BATCH = 64  # results recorded (and jobs claimed) in one transaction, when they come fast
+RECORD_WAIT = 0.1  # seconds a finished result may wait for others to be recorded with it
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,35 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     return max(wait_for, retry_after or 0.0)
 
 
+class _Results:
+    """Outcomes handed over by the pool's threads; the sending loop waits for a batch of them."""
+
+    def __init__(self) -> None:
+        self._ready: list[Outcome] = []
+        self._enough = 1
+        self._arrived = threading.Condition(threading.Lock())
+
+    def put(self, outcome: Outcome) -> None:
+        with self._arrived:
+            self._ready.append(outcome)
+            if len(self._ready) in (1, self._enough):  # the first, or the batch is complete
+                self._arrived.notify()
+
+    def take(self) -> list[Outcome]:
+        with self._arrived:
+            ready, self._ready = self._ready, []
+        return ready
+
+    def wait(self, enough: int, linger: float) -> None:
+        """Until ``enough`` outcomes are ready, or ``linger`` seconds after the first one."""
+        with self._arrived:
+            self._enough = enough
+            if not self._ready:
+                self._arrived.wait_for(lambda: bool(self._ready))
+            if len(self._ready) < enough:
+                self._arrived.wait_for(lambda: len(self._ready) >= enough, linger)
+
+
 class DeliveryWorker:
     """Sends due deliveries; a ``Worker`` task (``__call__`` returns how many were attempted)."""
 
@@ -118,7 +151,14 @@ class DeliveryWorker:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds or settings.claim_lease
         self.max_attempts = max_attempts
-        self.pool = ThreadPoolExecutor(concurrency, "delivery")
+        # Claimed jobs handed to the pool at most at once (more are claimed when half are done):
+        # enough for batches of RECORD_BATCH, few enough that the last of them starts within
+        # half its lease even if every send before it takes the whole DELIVERY_TIMEOUT.
+        within_lease = int(self.lease_seconds / 2 / DELIVERY_TIMEOUT * concurrency)
+        self.queue_size = max(concurrency, min(max(4 * concurrency, 2 * RECORD_BATCH), within_lease))
+        self.refill_at = self.queue_size // 2
+        self._jobs: SimpleQueue[tuple[Job, _Results] | None] = SimpleQueue()
+        self._senders: list[threading.Thread] = []
 
     def __call__(self) -> int:
         return self.run_due()
@@ -127,39 +167,50 @@ class DeliveryWorker:
         """Release due holds, then send up to ``limit`` due deliveries; return how many were
         attempted.
 
-        The pool is refilled whenever half of it is idle; results are recorded as they arrive,
-        gathered for a few milliseconds so that one transaction records several and claims
-        the next batch.  A slow endpoint keeps one thread, and its result waits for nobody.
+        Up to ``queue_size`` claimed jobs are queued for the pool at once.  Results are
+        recorded in batches: one transaction records the finished ones and claims the next
+        batch when half the queue is done, or when ``RECORD_BATCH`` results wait, or
+        ``RECORD_WAIT`` after the first of them arrived — so a slow endpoint keeps one thread,
+        and the results finishing around it wait for nobody.
         """
         with self.db.session() as session:
             release_held(session, self.clock())
-        in_flight: set[Future[Outcome]] = set()
-        results: list[Outcome] = []
-        claimed, attempted, more = 0, 0, True
+        results = _Results()
+        claimed, attempted, in_flight, more = 0, 0, 0, True
         while True:
+            finished = results.take()
+            in_flight -= len(finished)
             want = 0
-            if more and len(in_flight) <= self.concurrency:
-                want = min(2 * self.concurrency - len(in_flight), limit - claimed)
-            if results or want > 0:
-                jobs = self.settle(results, want)
-                attempted, results = attempted + len(results), []
+            if more and in_flight <= self.refill_at:
+                want = min(self.queue_size - in_flight, limit - claimed)
+            if finished or want > 0:
+                jobs = self.settle(finished, want)
+                attempted += len(finished)
                 more = more and len(jobs) == want
                 claimed += len(jobs)
-                in_flight |= {self.pool.submit(self.send, job) for job in jobs}
+                in_flight += len(jobs)
+                self._start_senders()
+                for job in jobs:
+                    self._jobs.put((job, results))
             if not in_flight:
                 return attempted
-            finished, in_flight = self._gather(in_flight)
-            results = [future.result() for future in finished]
+            refill = in_flight - self.refill_at if more else in_flight
+            results.wait(min(RECORD_BATCH, in_flight, max(1, refill)), RECORD_WAIT)
 
-    def _gather(
-        self, in_flight: set[Future[Outcome]]
-    ) -> tuple[set[Future[Outcome]], set[Future[Outcome]]]:
-        """Wait for the first result, then a moment longer for others finishing with it."""
-        finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-        if in_flight:
-            more, in_flight = wait(in_flight, timeout=GATHER_SECONDS)
-            finished |= more
-        return finished, in_flight
+    def _start_senders(self) -> None:
+        """The pool: ``concurrency`` threads taking jobs from one queue (cheaper per job than an
+        executor's future, and they live as long as the worker)."""
+        while len(self._senders) < self.concurrency:
+            thread = threading.Thread(
+                target=self._send_queued, name=f"delivery-{len(self._senders)}", daemon=True
+            )
+            thread.start()
+            self._senders.append(thread)
+
+    def _send_queued(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, results = item
+            results.put(self.send(job))
 
     def settle(self, outcomes: list[Outcome], want: int) -> list[Job]:
         """In one transaction: record ``outcomes`` and claim up to ``want`` more jobs."""
@@ -184,7 +235,7 @@ class DeliveryWorker:
         return self.settle([], limit)
 
     def send(self, job: Job) -> Outcome:
-        """Send one job (in a pool thread); any unexpected error counts as temporary."""
+        """Send one job (in a sender thread); any unexpected error counts as temporary."""
         started = self.clock()
         error = job.error
         if error is None and job.sender is not None and job.message is not None:
@@ -270,7 +321,16 @@ class DeliveryWorker:
             channel_refused(session, job.channel_id, job.kind, str(error))
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the sender threads once their current sends end; jobs still queued are dropped
+        (their claims run out and another pass sends them)."""
+        with suppress(Empty):
+            while True:
+                self._jobs.get_nowait()
+        for _ in self._senders:
+            self._jobs.put(None)
+        for thread in self._senders:
+            thread.join()
+        self._senders = []
 
     def __enter__(self) -> DeliveryWorker:
         return self

@@ -1,21 +1,26 @@
 """Web Push (RFC 8030 delivery, RFC 8291 encryption, RFC 8292 VAPID).
 
-Encryption is pywebpush's (aes128gcm), the VAPID signature py_vapid's, and the POST goes
-through delivery's one guarded HTTP door.
+Encryption is http_ece's aes128gcm (the library pywebpush encrypts with), called as pywebpush's
+``WebPusher.encode`` calls it — a fresh ephemeral ECDH key and salt for every message, as RFC 8291
+requires — without the subscription's copy and the key decoding done twice around it.  The VAPID
+signature is py_vapid's, signed once per push service and reused (``VapidKeys.authorization``);
+the POST goes through delivery's one guarded HTTP door.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
-from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import http_ece
 import httpx
-from pywebpush import WebPusher, WebPushException
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tidings.clock import Clock, utcnow
 from tidings.config import Settings
@@ -141,6 +146,16 @@ def vapid_keys(data_dir: Path) -> VapidKeys:
     return VapidKeys.load_or_create(data_dir)
 
 
+@lru_cache(maxsize=8)
+def _keys_for(data_dir: Path) -> VapidKeys:
+    """``vapid_keys`` for a data dir as configured (resolved once, not for every channel)."""
+    return vapid_keys(Path(data_dir).resolve())
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 class WebPushChannel(Channel):
     """One browser or device subscription: config is the ``PushSubscription.toJSON()`` dict."""
 
@@ -167,7 +182,7 @@ class WebPushChannel(Channel):
     def from_config(cls, config: dict[str, Any], settings: Settings) -> Self:
         subscription = {"endpoint": required(config, "endpoint", cls.kind)}
         subscription["keys"] = required(config, "keys", cls.kind)
-        keys = vapid_keys(Path(settings.data_dir).resolve())
+        keys = _keys_for(settings.data_dir)
         ttl = int(config.get("ttl", DEFAULT_TTL))
         return cls(subscription, settings, keys=keys, http=shared_http(settings), ttl=ttl)
 
@@ -195,16 +210,31 @@ class WebPushChannel(Channel):
             raise DeliveryError.temporary(str(exc)) from exc
 
     def _encrypt(self, payload: bytes) -> bytes:
+        """The aes128gcm body: encrypted to the subscription's key with a new ephemeral key."""
         try:
-            return bytes(WebPusher(self.subscription).encode(payload, "aes128gcm")["body"])
-        except (WebPushException, ValueError, TypeError) as exc:
-            raise DeliveryError.gone(f"push subscription keys are unusable: {exc}") from exc
+            keys = self.subscription["keys"]
+            receiver = ec.EllipticCurvePublicKey.from_encoded_point(
+                ec.SECP256R1(), _b64decode(keys["p256dh"])
+            )
+            auth = _b64decode(keys["auth"])
+            if not auth:
+                raise ValueError("the subscription has no auth secret")
+            return bytes(
+                http_ece.encrypt(
+                    payload,
+                    private_key=ec.generate_private_key(ec.SECP256R1()),
+                    dh=receiver,
+                    auth_secret=auth,
+                    version="aes128gcm",
+                )
+            )
+        except (http_ece.ECEException, ValueError, TypeError, KeyError, binascii.Error) as exc:
+            raise DeliveryError.gone(f"push subscription keys are unusable: {exc!r}") from exc
 
     def _headers(self, message: Message) -> dict[str, str]:
-        expires = self.clock() + timedelta(hours=12)
         contact = contact_for(self.settings.base_url, self.settings.smtp_from)
         headers = {
-            "Authorization": self.keys.authorization(self.endpoint, contact, expires),
+            "Authorization": self.keys.authorization(self.endpoint, contact, self.clock()),
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
             "TTL": str(self.ttl),
