@@ -2,41 +2,37 @@
 
 The private-network guard is ``tidings.sources.network``'s ``AddressGuard`` — the same one the
 ``Fetcher`` uses: the host is resolved, every address checked, the answer cached for a short
-while, and each connection opened to one of those checked addresses (so DNS rebinding cannot
-reach a private one; TLS still checks the certificate against the URL's host name).
+while, and each connection opened to one of those checked addresses (``GuardedBackend``, so DNS
+rebinding cannot reach a private one; TLS still checks the certificate against the URL's host
+name).
 
 Delivery needs what the ``Fetcher`` does not offer — a POST of exact bytes with our own headers,
 whose status we map ourselves — and it needs it thousands of times a second from a pool of
-threads: ``OutboundHTTP`` is a small HTTP/1.1 client on the standard library's
-``http.client`` with kept-alive connections per origin (no redirects, no proxies from the
-environment, a timeout on every connect, read and write, and a cap on how much of a reply is
-read).  A push through it costs a third of the CPU of the same POST through an ``httpx.Client``
-(whose per-request machinery — cookies, auth and redirect hooks, a shared pool lock — dominated
-a push).  Failures are raised as ``httpx`` errors, the types callers already handle.
+threads: ``OutboundHTTP`` posts through an ``httpcore`` connection pool (httpx's own engine:
+kept-alive connections, an idle one checked for a hang-up before reuse) without the
+``httpx.Client`` around it, whose per-request machinery (cookies, auth and redirect hooks,
+request and response models) cost more CPU than the rest of a push.  No redirects, no proxies
+from the environment, a timeout on every connect, read and write, and a cap on how much of a
+reply is read.  Failures are raised as ``httpx`` errors, the types callers already handle.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
-import select
-import socket
-import ssl
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote, unquote, urlsplit
 
+import httpcore
 import httpx
 
 from tidings.config import Settings
 from tidings.sources.network import (
     AddressGuard,
     AddressRefused,
+    GuardedBackend,
     ResolveFailed,
+    as_httpx_errors,
     is_private,
     parse_address,
 )
@@ -56,10 +52,7 @@ __all__ = [
 REPLY_CAP = 64 * 1024
 DELIVERY_TIMEOUT = 10.0
 KEEPALIVE_SECONDS = 5.0  # an idle connection older than this is closed, not reused
-IDLE_PER_ORIGIN = 64  # idle connections kept per origin at most
-PATH_SAFE = "/%:@!$&'()*+,;=-._~"  # kept as they are in a request target; the rest is quoted
-
-Origin = tuple[str, str, int]  # scheme, host, port
+IDLE_CONNECTIONS = 64  # idle connections kept at most
 
 
 @lru_cache(maxsize=2)
@@ -93,54 +86,21 @@ class Reply:
     body: bytes
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a URL's request goes: its origin, the request target, and Basic auth if it has
-    user info (``https://user:secret@host/…``)."""
-
-    origin: Origin
-    path: str
-    authorization: str | None
-
-    @classmethod
-    def parse(cls, url: str) -> Target:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise httpx.UnsupportedProtocol(f"cannot POST to {url!r}: not an http(s) URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        path = quote(parts.path or "/", safe=PATH_SAFE)
-        if parts.query:
-            path += "?" + quote(parts.query, safe=PATH_SAFE + "?")
-        authorization = None
-        if parts.username is not None or parts.password is not None:
-            user = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-            authorization = "Basic " + base64.b64encode(user.encode("utf-8")).decode("ascii")
-        return cls((parts.scheme, parts.hostname, port), path, authorization)
-
-
-class _Connection(http.client.HTTPConnection):
-    """An ``http.client`` connection whose socket ``open`` makes (pinned, maybe TLS)."""
-
-    def __init__(
-        self, origin: Origin, timeout: float, open_socket: Callable[[Origin], socket.socket]
-    ) -> None:
-        super().__init__(origin[1], origin[2], timeout=timeout)
-        self.origin = origin
-        self._open_socket = open_socket
-        self.opened = False  # a connection was made (failures after it are not connect errors)
-        self.idle_since = 0.0
-
-    def connect(self) -> None:
-        self.sock = self._open_socket(self.origin)
-        self.opened = True
-
-    def dropped(self) -> bool:
-        """True when the peer closed this idle connection (or sent something unasked)."""
-        if self.sock is None:
-            return True
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return bool(poller.poll(0))
+@lru_cache(maxsize=4096)
+def _target(url: str) -> tuple[httpcore.URL, bytes | None]:
+    """A URL as httpcore's, and Basic auth from its user info (``https://user:secret@host/…``),
+    as httpx sends it; parsed once per URL (a device's endpoint, a webhook)."""
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise httpx.UnsupportedProtocol(f"cannot POST to {url!r}: not an http(s) URL")
+    authorization = None
+    if parsed.userinfo:
+        user = f"{parsed.username}:{parsed.password}".encode()
+        authorization = b"Basic " + base64.b64encode(user)
+    target = httpcore.URL(
+        scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
+    )
+    return target, authorization
 
 
 class OutboundHTTP:
@@ -148,7 +108,7 @@ class OutboundHTTP:
 
     Raises ``AddressRefused`` (a private target: permanent), ``ResolveFailed`` or an
     ``httpx.HTTPError`` (network trouble, timeouts, a broken reply: temporary).  Safe to use
-    from many threads at once; each request has a connection to itself.
+    from many threads at once.
     """
 
     def __init__(
@@ -157,127 +117,55 @@ class OutboundHTTP:
         *,
         timeout: float = DELIVERY_TIMEOUT,
         guard: AddressGuard | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.guard = guard or AddressGuard(allow_private=settings.allow_private_networks)
-        self.timeout = timeout
-        self.user_agent = settings.user_agent
-        self._monotonic = monotonic
-        self._tls: ssl.SSLContext | None = None
-        self._idle: dict[Origin, list[_Connection]] = {}
-        self._lock = threading.Lock()
-        self._closed = False
+        self.user_agent = settings.user_agent.encode()
+        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=None,  # the sender threads bound how many are open at once
+            max_keepalive_connections=IDLE_CONNECTIONS,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+            network_backend=GuardedBackend(self.guard),
+        )
 
     def post(self, url: str, content: bytes, headers: Mapping[str, str]) -> Reply:
-        target = Target.parse(url)
-        sent = {"User-Agent": self.user_agent, **headers}
-        if target.authorization and not any(k.lower() == "authorization" for k in sent):
-            sent["Authorization"] = target.authorization
-        connection = self._take(target.origin)
-        try:
-            with _as_httpx_errors(connection):
-                connection.request("POST", target.path, body=content, headers=sent)
-                response = connection.getresponse()
-                body = response.read(REPLY_CAP)
-                reply = Reply(response.status, _lower_case(response.getheaders()), body)
-        except BaseException:
-            connection.close()
-            raise
-        if response.isclosed() and not response.will_close:
-            self._give_back(connection)  # the whole reply was read: the connection is reusable
-        else:
-            connection.close()
-        return reply
-
-    def _take(self, origin: Origin) -> _Connection:
-        """A kept-alive connection to ``origin`` still open, or a new (unconnected) one."""
-        now = self._monotonic()
-        while True:
-            with self._lock:
-                idle = self._idle.get(origin)
-                connection = idle.pop() if idle else None
-            if connection is None:
-                return _Connection(origin, self.timeout, self._open_socket)
-            if now - connection.idle_since < KEEPALIVE_SECONDS and not connection.dropped():
-                return connection
-            connection.close()
-
-    def _give_back(self, connection: _Connection) -> None:
-        connection.idle_since = self._monotonic()
-        with self._lock:
-            if not self._closed:
-                idle = self._idle.setdefault(connection.origin, [])
-                if len(idle) < IDLE_PER_ORIGIN:
-                    idle.append(connection)
-                    return
-        connection.close()
-
-    def _open_socket(self, origin: Origin) -> socket.socket:
-        """A TCP connection to one of the checked addresses of the origin's host (TLS for
-        https, verified against the host name)."""
-        scheme, host, port = origin
-        sock = _connect(self.guard.addresses(host, port), port, self.timeout)
-        if scheme == "https":
-            try:
-                return self._tls_context().wrap_socket(sock, server_hostname=host)
-            except BaseException:
-                sock.close()
-                raise
-        return sock
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            self._tls = httpx.create_ssl_context(trust_env=False)
-        return self._tls
+        target, authorization = _target(url)
+        sent = [(b"User-Agent", self.user_agent)]
+        sent += [(name.encode(), value.encode()) for name, value in headers.items()]
+        if authorization and not any(name.lower() == "authorization" for name in headers):
+            sent.append((b"Authorization", authorization))
+        extensions = {"timeout": self._timeouts}
+        with (
+            as_httpx_errors(),
+            self._pool.stream(
+                "POST", target, headers=sent, content=content, extensions=extensions
+            ) as response,
+        ):
+            # A reply read only in part is closed with its connection (never reused).
+            body = _capped(response.iter_stream(), REPLY_CAP)
+            return Reply(response.status, _lower_case(response.headers), body)
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, {}
-        for connections in idle.values():
-            for connection in connections:
-                connection.close()
+        self._pool.close()
 
 
-def _connect(addresses: list[str], port: int, timeout: float) -> socket.socket:
-    last: OSError | None = None
-    for address in addresses:
-        try:
-            sock = socket.create_connection((address, port), timeout)
-        except OSError as exc:
-            last = exc
-            continue
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-    assert last is not None  # the guard never returns an empty list
-    raise last
+def _capped(chunks: Iterable[bytes], cap: int) -> bytes:
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) >= cap:
+            break
+    return bytes(body[:cap])
 
 
-def _lower_case(headers: list[tuple[str, str]]) -> dict[str, str]:
+def _lower_case(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Header names in lower case; repeated headers joined with ", " (as httpx does)."""
     merged: dict[str, str] = {}
-    for name, value in headers:
-        key = name.lower()
+    for raw_name, raw_value in headers:
+        key, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         merged[key] = f"{merged[key]}, {value}" if key in merged else value
     return merged
-
-
-@contextmanager
-def _as_httpx_errors(connection: _Connection) -> Iterator[None]:
-    """Socket and protocol failures as the ``httpx`` errors callers handle (the guard's
-    ``AddressRefused`` and ``ResolveFailed`` pass through)."""
-    try:
-        yield
-    except (AddressRefused, ResolveFailed):
-        raise
-    except TimeoutError as exc:
-        timeout = httpx.ReadTimeout if connection.opened else httpx.ConnectTimeout
-        raise timeout(f"timed out: {exc}") from exc
-    except http.client.HTTPException as exc:
-        raise httpx.RemoteProtocolError(f"bad reply: {exc!r}") from exc
-    except OSError as exc:
-        error = httpx.ReadError if connection.opened else httpx.ConnectError
-        raise error(str(exc) or repr(exc)) from exc
 
 
 @lru_cache(maxsize=8)

@@ -173,7 +173,8 @@ _ERRORS: list[tuple[type[Exception], type[httpx.HTTPError]]] = [
 
 
 @contextmanager
-def _as_httpx_errors() -> Iterator[None]:
+def as_httpx_errors() -> Iterator[None]:
+    """httpcore's errors as httpx's (the guard's own pass through)."""
     try:
         yield
     except httpcore.ConnectionNotAvailable as exc:
@@ -190,7 +191,7 @@ class _ResponseStream(httpx.SyncByteStream):
         self._stream = stream
 
     def __iter__(self) -> Iterator[bytes]:
-        with _as_httpx_errors():
+        with as_httpx_errors():
             yield from self._stream
 
     def close(self) -> None:
@@ -225,7 +226,7 @@ class PinnedTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _as_httpx_errors():
+        with as_httpx_errors():
             response = self._pool.handle_request(core_request)
         assert isinstance(response.stream, Iterable)
         return httpx.Response(
