@@ -250,3 +250,11 @@ def test_quiet_cases_under_one_anchor_are_decided_together_and_loud_ones_alone()
     index.add(2, "kim -(north OR trump)")
     alerts[2] = "kim -(north OR trump)"
     agrees()
+    # Loud cases that all exclude `the` are decided by that one key when it is here.
+    for alert_id, query in ((6, "kim -(the OR jong)"), (7, "kim -(the OR trump)")):
+        index.add(alert_id, query)
+        alerts[alert_id] = query
+    agrees()
+    index.remove(6)
+    del alerts[6]
+    agrees()

@@ -239,7 +239,7 @@ class AlertIndex:
         if group.cases is not None:
             for case in group.cases:
                 if case.watch:
-                    self._checks(case.anchor).take_case(case, self._loud(case))
+                    self._checks(case.anchor).take_case(case, self._veto(case))
             return group
         for anchor in self._anchors(keyed):
             if anchor is None:
@@ -284,6 +284,14 @@ class AlertIndex:
         excludes a key common enough (``LOUD_DF``) that it would often spoil the one test
         that decides the quiet cases under the same anchor together."""
         return bool(case.rest) or any(self._key_df(key) > LOUD_DF for key in case.watch)
+
+    def _veto(self, case: _Case) -> frozenset[str] | None:
+        """None for a quiet case; for a loud one, the common keys it excludes (any of them
+        present, it does not hold)."""
+        if not self._loud(case):
+            return None
+        excluded = case.watch - case.rest
+        return frozenset(key for key in excluded if self._key_df(key) > LOUD_DF)
 
     def _release(self, anchor: Anchor, item: _Case | _Group) -> None:
         """Take ``item`` out of the checks under ``anchor``, dropping what is left empty."""
@@ -402,13 +410,15 @@ class AlertIndex:
                 else:
                     take(chain.from_iterable(compress(conds.matches, map(isdisjoint, conds.watch))))
             conds = checks.loud
-            if conds is not None:  # each on its own
+            if conds is not None:
                 conditions += len(conds.watch)
-                if conds.needs:
-                    holds = map(eq, map(intersection, conds.watch), conds.rest)
-                else:
-                    holds = map(isdisjoint, conds.watch)
-                take(chain.from_iterable(compress(conds.matches, holds)))
+                # Each on its own, unless a common key all of them exclude is here: then none.
+                if isdisjoint(conds.veto):
+                    if conds.needs:
+                        holds = map(eq, map(intersection, conds.watch), conds.rest)
+                    else:
+                        holds = map(isdisjoint, conds.watch)
+                    take(chain.from_iterable(compress(conds.matches, holds)))
             if checks.groups:
                 update(checks.groups)
         return answer, exact, conditions, checked
@@ -482,7 +492,7 @@ class _Conds:
     them all with ``map`` and ``compress``: the keys each watches, those of them it needs,
     and its matches."""
 
-    __slots__ = ("watch", "rest", "matches", "needs", "union", "all")
+    __slots__ = ("watch", "rest", "matches", "needs", "union", "all", "vetoes", "veto")
 
     def __init__(self) -> None:
         self.watch: list[frozenset[str]] = []
@@ -494,9 +504,17 @@ class _Conds:
         # with none of those keys takes them all at once.
         self.union: frozenset[str] = _NOTHING
         self.all: tuple[Match, ...] | None = None
+        # Loud cases only: the common keys each excludes, and those all of them exclude.
+        self.vetoes: list[frozenset[str]] | None = None
+        self.veto: frozenset[str] = _NOTHING
 
-    def take(self, case: _Case) -> None:
+    def take(self, case: _Case, veto: frozenset[str] | None = None) -> None:
         assert case.matches is not None
+        if veto is not None:
+            if self.vetoes is None:
+                self.vetoes = []
+            self.vetoes.append(veto)
+            self.veto = veto if len(self.vetoes) == 1 else self.veto & veto
         self.watch.append(case.watch)
         self.rest.append(case.rest)
         self.matches.append(case.matches)
@@ -512,6 +530,9 @@ class _Conds:
         position = next(i for i, each in enumerate(self.matches) if each is case.matches)
         del self.watch[position], self.rest[position], self.matches[position]
         self.needs -= bool(case.rest)
+        if self.vetoes is not None:
+            del self.vetoes[position]
+            self.veto = frozenset.intersection(*self.vetoes) if self.vetoes else _NOTHING
         self.union = (
             self.watch[0] if len(self.watch) == 1 else frozenset().union(*self.watch) or _NOTHING
         )
@@ -610,11 +631,12 @@ class _Checks:
         # The keys of ``pairs``: ``&`` with an article's keys is the quickest way to its pairs.
         self.seconds: frozenset[str] = frozenset()
 
-    def take_case(self, case: _Case, loud: bool) -> None:
-        if loud:
+    def take_case(self, case: _Case, veto: frozenset[str] | None) -> None:
+        """Add a quiet case (``veto`` None) or a loud one with the common keys it excludes."""
+        if veto is not None:
             if self.loud is None:
                 self.loud = _Conds()
-            self.loud.take(case)
+            self.loud.take(case, veto)
             return
         if self.conds is None:
             self.conds = _Conds()
