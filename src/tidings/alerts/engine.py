@@ -20,7 +20,10 @@ not with the number of alerts or queries it matches:
   matched terms, so every alert holds a ready ``Match`` per case.  A case is anchored under its
   two rarest keys (a pair) or its only one; one that needs no other key and excludes none is
   **exact** (being found under its anchor *is* the match), the others are checked with one
-  set operation each, under ``map`` and ``compress``.
+  set operation each, under ``map`` and ``compress`` — except that the *quiet* ones under one
+  anchor (excluding only uncommon keys, needing none) are decided together by one test against
+  all the keys they exclude, and the *loud* ones that all exclude a common key are skipped
+  together when it is present.
 * Any other query (a phrase of three words or more, ``site:`` with a path, a negated AND, more
   than ``MAX_CASES`` cases) is expanded into alternatives (top-level ORs split, small ORs inside
   ANDs multiplied out), anchored the same way, and verified by walking its keyed tree; the
@@ -523,7 +526,7 @@ class _Conds:
         self.union = case.watch if len(self.watch) == 1 else self.union | case.watch
         self.all = None
 
-    def holds(self, case: _Case) -> bool:
+    def has(self, case: _Case) -> bool:
         return any(each is case.matches for each in self.matches)
 
     def drop(self, case: _Case) -> None:
@@ -661,7 +664,7 @@ class _Checks:
         """Remove ``item`` (this very object)."""
         if type(item) is _Case:
             case = cast(_Case, item)
-            if self.conds is not None and self.conds.holds(case):
+            if self.conds is not None and self.conds.has(case):
                 self.conds.drop(case)
                 if not self.conds.matches:
                     self.conds = None
