@@ -215,3 +215,46 @@ def test_an_or_of_keys_matches_once_with_the_terms_present():
         Match(2, ("kim", "jong")),
         Match(3, ("kim",)),
     ]
+
+
+def test_quiet_cases_under_one_anchor_are_decided_together_and_loud_ones_alone():
+    """Under the anchor `kim`, the cases excluding rare keys are decided by one test against
+    all the keys they exclude (their matches taken together); `kim -(the OR korea)` excludes a
+    common word and is checked on its own.  Every change to those cases shows at once."""
+    stats = TokenStats({"kim": 0.001, "jong": 0.001, "trump": 0.001, "korea": 0.001, "the": 0.9})
+    queries = {1: "kim -jong", 2: "kim -trump", 3: "kim -(the OR korea)", 4: "kim OR assad"}
+    index = AlertIndex(stats)
+    alerts = dict(queries)
+    for alert_id, query in queries.items():
+        index.add(alert_id, query)
+    texts = ["Kim spoke", "Kim met Trump", "Kim and the north", "Kim Jong in Korea", "Assad"]
+    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+
+    def agrees() -> None:
+        for article in articles:
+            assert sorted(index.match(article)) == expected(alerts, article)
+
+    agrees()
+    assert [Match(1, ("kim",)), Match(2, ("kim",)), Match(3, ("kim",)), Match(4, ("kim",))] == (
+        sorted(index.match(articles[0]))
+    )
+    index.add(5, "kim -jong")  # a new alert of a quiet case, after its matches were gathered
+    alerts[5] = "kim -jong"
+    agrees()
+    index.remove(2)  # the only alert of a quiet case
+    del alerts[2]
+    agrees()
+    index.remove(3)  # the loud one
+    del alerts[3]
+    agrees()
+    index.add(2, "kim -(north OR trump)")
+    alerts[2] = "kim -(north OR trump)"
+    agrees()
+    # Loud cases that all exclude `the` are decided by that one key when it is here.
+    for alert_id, query in ((6, "kim -(the OR jong)"), (7, "kim -(the OR trump)")):
+        index.add(alert_id, query)
+        alerts[alert_id] = query
+    agrees()
+    index.remove(6)
+    del alerts[6]
+    agrees()

@@ -20,7 +20,10 @@ not with the number of alerts or queries it matches:
   matched terms, so every alert holds a ready ``Match`` per case.  A case is anchored under its
   two rarest keys (a pair) or its only one; one that needs no other key and excludes none is
   **exact** (being found under its anchor *is* the match), the others are checked with one
-  set operation each, under ``map`` and ``compress``.
+  set operation each, under ``map`` and ``compress`` — except that the *quiet* ones under one
+  anchor (excluding only uncommon keys, needing none) are decided together by one test against
+  all the keys they exclude, and the *loud* ones that all exclude a common key are skipped
+  together when it is present.
 * Any other query (a phrase of three words or more, ``site:`` with a path, a negated AND, more
   than ``MAX_CASES`` cases) is expanded into alternatives (top-level ORs split, small ORs inside
   ANDs multiplied out), anchored the same way, and verified by walking its keyed tree; the
@@ -39,7 +42,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from itertools import chain, combinations, compress, pairwise, product, repeat
-from operator import attrgetter, eq
+from operator import attrgetter, eq, not_
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -57,6 +60,7 @@ Anchor = tuple[str, ...]  # one key, or the rarer key then the more common one
 
 MAX_ALTERNATIVES = 32
 MAX_CASES = 9  # ways of picking the present keys of a query's ORs (two ORs of two keys)
+LOUD_DF = 0.02  # a case excluding a key more common than this is checked on its own
 TITLE = "intitle:"
 
 
@@ -197,6 +201,7 @@ class AlertIndex:
                 self._posting(case.anchor[0]).take_match(case.anchor[1:], match)
             else:
                 case.matches.append(match)
+                self._conds_of(case).all = None
 
     def remove(self, alert_id: int) -> bool:
         """Forget ``alert_id``; False if it was not indexed."""
@@ -212,6 +217,7 @@ class AlertIndex:
                     del self._postings[case.anchor[0]]
             else:
                 _pop_alert(case.matches, alert_id, True)
+                self._conds_of(case).all = None
         if group.cases is None:
             _pop_alert(group.members, alert_id, group.terms is not None)
         if not group.size:
@@ -236,7 +242,7 @@ class AlertIndex:
         if group.cases is not None:
             for case in group.cases:
                 if case.watch:
-                    self._checks(case.anchor).take_case(case)
+                    self._checks(case.anchor).take_case(case, self._veto(case))
             return group
         for anchor in self._anchors(keyed):
             if anchor is None:
@@ -270,6 +276,25 @@ class AlertIndex:
         if posting.checks is None:
             posting.checks = _Checks()
         return posting.checks if len(anchor) == 1 else posting.checks.inner(anchor[1])
+
+    def _conds_of(self, case: _Case) -> _Conds:
+        """The conditional cases ``case`` is checked with."""
+        checks = self._checks(case.anchor)
+        return cast(_Conds, checks.loud if self._loud(case) else checks.conds)
+
+    def _loud(self, case: _Case) -> bool:
+        """Whether a conditional case is checked on its own: it needs another key, or it
+        excludes a key common enough (``LOUD_DF``) that it would often spoil the one test
+        that decides the quiet cases under the same anchor together."""
+        return bool(case.rest) or any(self._key_df(key) > LOUD_DF for key in case.watch)
+
+    def _veto(self, case: _Case) -> frozenset[str] | None:
+        """None for a quiet case; for a loud one, the common keys it excludes (any of them
+        present, it does not hold)."""
+        if not self._loud(case):
+            return None
+        excluded = case.watch - case.rest
+        return frozenset(key for key in excluded if self._key_df(key) > LOUD_DF)
 
     def _release(self, anchor: Anchor, item: _Case | _Group) -> None:
         """Take ``item`` out of the checks under ``anchor``, dropping what is left empty."""
@@ -379,13 +404,24 @@ class AlertIndex:
         to_check.extend(_under_pairs(to_check, keys))
         for checks in to_check:
             conds = checks.conds
+            if conds is not None:  # quiet cases: each holds when none of its keys is here
+                conditions += len(conds.watch)
+                if isdisjoint(conds.union):
+                    # None of the keys any of them excludes: all hold (the usual answer), one
+                    # test for them all, and their matches are in one tuple.
+                    take(conds.all if conds.all is not None else conds.gather())
+                else:
+                    take(chain.from_iterable(compress(conds.matches, map(isdisjoint, conds.watch))))
+            conds = checks.loud
             if conds is not None:
                 conditions += len(conds.watch)
-                if conds.needs:
-                    holds = map(eq, map(intersection, conds.watch), conds.rest)
-                else:  # no case needs another key: a case holds when none of its keys is here
-                    holds = map(isdisjoint, conds.watch)
-                take(chain.from_iterable(compress(conds.matches, holds)))
+                # Each on its own, unless a common key all of them exclude is here: then none.
+                if isdisjoint(conds.veto):
+                    if conds.needs:
+                        holds = map(eq, map(intersection, conds.watch), conds.rest)
+                    else:
+                        holds = map(isdisjoint, conds.watch)
+                    take(chain.from_iterable(compress(conds.matches, holds)))
             if checks.groups:
                 update(checks.groups)
         return answer, exact, conditions, checked
@@ -459,25 +495,56 @@ class _Conds:
     them all with ``map`` and ``compress``: the keys each watches, those of them it needs,
     and its matches."""
 
-    __slots__ = ("watch", "rest", "matches", "needs")
+    __slots__ = ("watch", "rest", "matches", "needs", "union", "all", "vetoes", "veto")
 
     def __init__(self) -> None:
         self.watch: list[frozenset[str]] = []
         self.rest: list[frozenset[str]] = []
         self.matches: list[list[Match]] = []
         self.needs = 0  # how many cases need a key besides their anchor
+        # When no case needs another key: every key some case watches, and the matches of all
+        # the cases in one tuple (None until an article needs it after a change).  An article
+        # with none of those keys takes them all at once.
+        self.union: frozenset[str] = _NOTHING
+        self.all: tuple[Match, ...] | None = None
+        # Loud cases only: the common keys each excludes, and those all of them exclude.
+        self.vetoes: list[frozenset[str]] | None = None
+        self.veto: frozenset[str] = _NOTHING
 
-    def take(self, case: _Case) -> None:
+    def take(self, case: _Case, veto: frozenset[str] | None = None) -> None:
         assert case.matches is not None
+        if veto is not None:
+            if self.vetoes is None:
+                self.vetoes = []
+            self.vetoes.append(veto)
+            self.veto = veto if len(self.vetoes) == 1 else self.veto & veto
         self.watch.append(case.watch)
         self.rest.append(case.rest)
         self.matches.append(case.matches)
         self.needs += bool(case.rest)
+        # One case (most anchors): its own set, not a copy.
+        self.union = case.watch if len(self.watch) == 1 else self.union | case.watch
+        self.all = None
+
+    def has(self, case: _Case) -> bool:
+        return any(each is case.matches for each in self.matches)
 
     def drop(self, case: _Case) -> None:
         position = next(i for i, each in enumerate(self.matches) if each is case.matches)
         del self.watch[position], self.rest[position], self.matches[position]
         self.needs -= bool(case.rest)
+        if self.vetoes is not None:
+            del self.vetoes[position]
+            self.veto = frozenset.intersection(*self.vetoes) if self.vetoes else _NOTHING
+        self.union = (
+            self.watch[0] if len(self.watch) == 1 else frozenset().union(*self.watch) or _NOTHING
+        )
+        self.all = None
+
+    def gather(self) -> tuple[Match, ...]:
+        """The matches of all the cases, kept until a case's alerts change."""
+        self.all = tuple(chain.from_iterable(self.matches))
+        return self.all
 
 
 class _Posting:
@@ -540,8 +607,12 @@ def _under_pairs(holders: list[Any], keys: set[str]) -> Iterator[Any]:
     """What ``holders`` (postings, or their checks) hold under the pairs of their key and a
     second key in ``keys``: C-level, without a Python frame per holder or pair."""
     paired = list(filter(_PAIRS, holders))
-    seconds_here = map(keys.intersection, map(_SECONDS, paired))
-    return chain.from_iterable(map(map, map(_PAIR_LOOKUP, paired), seconds_here))
+    # Most holders have none of their second keys here (at 1M alerts an article reaches ~150
+    # holders and ~14 of their pairs): a disjointness test each, which makes no set, finds
+    # the few that have some.
+    hit = list(compress(paired, map(not_, map(keys.isdisjoint, map(_SECONDS, paired)))))
+    seconds_here = map(keys.intersection, map(_SECONDS, hit))
+    return chain.from_iterable(map(map, map(_PAIR_LOOKUP, hit), seconds_here))
 
 
 def _without(matches: tuple[Match, ...], alert_id: int) -> tuple[Match, ...]:
@@ -553,16 +624,23 @@ class _Checks:
     """What needs a check under one key, or under one pair of keys: the conditional cases,
     the groups to verify, and (under a first key) the checks of its pairs."""
 
-    __slots__ = ("conds", "groups", "pairs", "seconds")
+    __slots__ = ("conds", "loud", "groups", "pairs", "seconds")
 
     def __init__(self) -> None:
-        self.conds: _Conds | None = None
+        self.conds: _Conds | None = None  # quiet cases, none needing another key
+        self.loud: _Conds | None = None  # the others, each checked on its own
         self.groups: list[_Group] | None = None
         self.pairs: dict[str, _Checks] | None = None
         # The keys of ``pairs``: ``&`` with an article's keys is the quickest way to its pairs.
         self.seconds: frozenset[str] = frozenset()
 
-    def take_case(self, case: _Case) -> None:
+    def take_case(self, case: _Case, veto: frozenset[str] | None) -> None:
+        """Add a quiet case (``veto`` None) or a loud one with the common keys it excludes."""
+        if veto is not None:
+            if self.loud is None:
+                self.loud = _Conds()
+            self.loud.take(case, veto)
+            return
         if self.conds is None:
             self.conds = _Conds()
         self.conds.take(case)
@@ -585,10 +663,16 @@ class _Checks:
     def drop(self, item: _Case | _Group) -> None:
         """Remove ``item`` (this very object)."""
         if type(item) is _Case:
-            assert self.conds is not None
-            self.conds.drop(item)
-            if not self.conds.matches:
-                self.conds = None
+            case = cast(_Case, item)
+            if self.conds is not None and self.conds.has(case):
+                self.conds.drop(case)
+                if not self.conds.matches:
+                    self.conds = None
+                return
+            assert self.loud is not None
+            self.loud.drop(case)
+            if not self.loud.matches:
+                self.loud = None
             return
         assert self.groups is not None
         self.groups.remove(cast(_Group, item))  # groups compare by identity
@@ -603,7 +687,7 @@ class _Checks:
             self.pairs = None
 
     def empty(self) -> bool:
-        return not (self.conds or self.groups or self.pairs)
+        return not (self.conds or self.loud or self.groups or self.pairs)
 
 
 # --- compiling ------------------------------------------------------------------------------
