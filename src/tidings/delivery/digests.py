@@ -63,7 +63,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -71,11 +71,16 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
+    Dialect,
     String,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
+    column,
     delete,
     func,
     insert,
@@ -646,9 +651,35 @@ def _email_message(summary: Message, sections: list[DigestSection], unsubscribe:
 
 def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[Any]]:
     """The stories each digest took, newest first: one query, an index range of its items per
-    digest and a primary-key probe per story.  Rows as they come from the driver (JSON and
-    times as text, parsed by ``stored_ids`` and ``stored_time``: the same values recur across a batch)."""
+    digest and a primary-key probe per story.  Rows as the driver's own tuples (JSON and times
+    as text, parsed by ``stored_ids`` and ``stored_time``: the same values recur across a
+    batch) — a batch of 32 digests is ~640 rows, and SQLAlchemy's result rows cost as much
+    again as fetching them."""
+    connection = session.connection()
+    sql, bind = _stories_sql(connection.dialect)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, bind(digest_ids))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    stories: dict[int, list[Any]] = {}
+    for row in rows:
+        stories.setdefault(row[0], []).append(row)
+    return stories
+
+
+@lru_cache(maxsize=4)
+def _stories_sql(dialect: Dialect) -> tuple[str, Callable[[list[int]], Any]]:
+    """The stories query compiled once for ``dialect``, and how to bind its digest ids (one
+    parameter whatever their number, as ``in_ids`` does)."""
     i, n = _items.c, _notifications.c
+    if dialect.name == "postgresql":
+        ids = bindparam("digest_ids", type_=postgresql.ARRAY(BigInteger))
+        wanted = i.digest_id == any_(ids)
+    else:
+        listed: Any = select(column("value")).select_from(func.json_each(bindparam("digest_ids")))
+        wanted = i.digest_id.in_(listed.scalar_subquery())
     query = (
         select(
             i.digest_id,
@@ -663,13 +694,15 @@ def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[An
             cast_(n.alert_ids, String),
         )
         .select_from(_items.join(_notifications, n.id == i.notification_id))
-        .where(in_ids(session, i.digest_id, digest_ids))
+        .where(wanted)
         .order_by(i.digest_id, n.created_at.desc(), n.id.desc())
     )
-    stories: dict[int, list[Any]] = {}
-    for row in session.execute(query).all():  # fetched at once, not row by row
-        stories.setdefault(row[0], []).append(row)
-    return stories
+    compiled = query.compile(dialect=dialect)
+    if dialect.paramstyle == "qmark":
+        return compiled.string, lambda digest_ids: (json.dumps(digest_ids),)
+    if dialect.paramstyle not in ("pyformat", "named"):
+        raise NotImplementedError(f"digest stories on a {dialect.paramstyle} driver")
+    return compiled.string, lambda digest_ids: {"digest_ids": list(digest_ids)}
 
 
 @lru_cache(maxsize=4096)
@@ -702,12 +735,15 @@ def digest_sections(stories: list[Any], headings: dict[int, str]) -> list[Digest
     order; ``headings`` names the alerts that still exist (a story of none of them is under
     "Other stories")."""
     grouped: dict[int | None, list[DigestStory]] = {}
-    known_alerts = headings.keys()
+    placed: dict[str | None, list[int]] = {}  # alert-id text -> its known alerts, in order
     for _, title, url, source, byline, published, snippet, html, also, alerts in stories:
-        known = sorted(known_alerts & stored_ids(alerts))
+        known = placed.get(alerts)
+        if known is None:
+            known = placed[alerts] = sorted(a for a in stored_ids(alerts) if a in headings)
+        url = url or ""
         shown = DigestStory(
             title,
-            url or "",
+            url,
             source or "",
             byline or "",
             stored_time(published),
@@ -715,9 +751,12 @@ def digest_sections(stories: list[Any], headings: dict[int, str]) -> list[Digest
             html or "",
             also or 0,
         )
-        grouped.setdefault(known[0] if known else None, []).append(shown)
+        if not known:
+            grouped.setdefault(None, []).append(shown)
+            continue
+        grouped.setdefault(known[0], []).append(shown)
         for other in known[1:]:  # listed by title, pointing to where it is shown
-            see = DigestStory(title=title, url=shown.url, see_section=headings[known[0]])
+            see = DigestStory(title, url, see_section=headings[known[0]])
             grouped.setdefault(other, []).append(see)
     order = sorted(a for a in grouped if a is not None)
     sections = [DigestSection(headings[a], tuple(grouped[a])) for a in order]
