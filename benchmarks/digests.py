@@ -73,7 +73,7 @@ SEED = 20180603
 NOW = datetime(2024, 3, 1, 7, 30, tzinfo=UTC)
 JOINED = NOW - timedelta(days=1, hours=1)
 PER_READER = 20
-BATCH = 500
+RUN_LIMIT = 10_000  # DeliveryWorker.run_due's default: what a `tidings worker` pass sends at most
 WORDS = (
     "government minister election police court market shares storm flood summit talks visit "
     "president parliament budget report league final record energy prices health study"
@@ -394,7 +394,7 @@ def send_worker(args: argparse.Namespace) -> None:
     sys.stdin.readline()
     cpu, sent = time.process_time(), 0
     while not args.limit or sent < args.limit:
-        done = worker.run_due(limit=args.limit - sent if args.limit else BATCH)
+        done = worker.run_due(limit=min(args.limit - sent, RUN_LIMIT) if args.limit else RUN_LIMIT)
         if not done:
             break
         sent += done

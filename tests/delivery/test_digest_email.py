@@ -3,12 +3,22 @@ the test suite's SMTP server: hostile text stays text in the HTML, and arrives i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
 
-from tests.smtpserver import smtp_url
-from tidings.delivery.channels.email import EmailChannel, escape_html, render_digest
+import pytest
+
+from tests.smtpserver import Mailbox, _start, smtp_url
+from tidings.delivery.channels import DeliveryError, make_channel
+from tidings.delivery.channels.email import (
+    EmailChannel,
+    escape_html,
+    render_digest,
+    shared_smtp,
+)
 from tidings.delivery.message import DigestSection, DigestStory, Message
 
 UNSUBSCRIBE = "https://tidings.example/unsubscribe/1.digest.x?a=1&b=2"
@@ -135,3 +145,43 @@ def test_a_line_of_a_lone_period_cannot_end_the_data_early(smtp_server, channel_
     plain = plain.replace("\r\n", "\n")
     assert f"* {smuggled}\n" in plain
     assert "  .leading period\n" in plain and "== .section ==" in plain
+
+
+class PipeliningMailbox(Mailbox):
+    """The test server, offering PIPELINING (RFC 2920): aiosmtpd reads commands a line at a
+    time, so commands that arrive together are answered in order."""
+
+    async def handle_EHLO(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+@pytest.fixture
+def pipelining_server() -> Iterator[Mailbox]:
+    mailbox = PipeliningMailbox(reject={"gone@example.com": "550 5.1.1 No such user"})
+    controller = _start(mailbox, None, False, {})
+    mailbox.port = controller.port
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+def test_pipelined_hand_over_sends_and_a_refusal_leaves_the_session_usable(
+    pipelining_server, channel_settings
+):
+    settings = replace(channel_settings, smtp_url=smtp_url(pipelining_server))
+    sent = make_channel("email", {"address": "reader@example.com"}, settings)
+    sent.send(digest(title="first"))
+    assert shared_smtp(settings)._local.smtp.has_extn("pipelining")
+    with pytest.raises(DeliveryError) as refused:
+        make_channel("email", {"address": "gone@example.com"}, settings).send(digest())
+    assert refused.value.permanent and "550" in str(refused.value)
+    sent.send(digest(title="second", sections=(DigestSection(".", (DigestStory("."),)),)))
+    shared_smtp(settings).close()
+    assert [m["Subject"] for m in pipelining_server.messages] == ["first", "second"]
+    assert pipelining_server.envelopes == [("tidings@localhost", ["reader@example.com"])] * 2
+    plain = pipelining_server.messages[1].get_body(preferencelist=("plain",)).get_content()
+    assert "\n== . ==\n" in plain.replace("\r\n", "\n")

@@ -602,49 +602,56 @@ def digest_messages(
     read with three queries whatever their number: the digests, their stories, the headings."""
     settings = settings or Settings.from_env()
     d = _digests.c
-    digests = session.execute(
-        select(d.id, d.user_id, d.mode, d.notification_count).where(
-            in_ids(session, d.id, digest_ids)
+    digests = (
+        session.connection()
+        .execute(
+            select(d.id, d.user_id, d.mode, d.notification_count).where(
+                in_ids(session, d.id, digest_ids)
+            )
         )
-    ).all()
-    inbox = f"{settings.base_url.rstrip('/')}/inbox"
-    summaries = {
-        digest.id: Message(
-            tag=f"digest-{digest.id}",
-            title=digest_title(digest.mode, digest.notification_count),
-            body=summary_line(digest.notification_count),
-            url=inbox,
-            source="Tidings",
-            kind="digest",
-        )
-        for digest in digests
-    }
-    if channel_kind != "email" or not digests:
-        return summaries
-    stories = digest_stories(session, list(summaries))
-    headings = section_headings(
-        session, {a for rows in stories.values() for row in rows for a in stored_ids(row[-1])}
+        .all()
     )
+    inbox = f"{settings.base_url.rstrip('/')}/inbox"
+    if channel_kind != "email" or not digests:
+        return {
+            digest_id: _digest_message(digest_id, mode, count, inbox)
+            for digest_id, _, mode, count in digests
+        }
+    stories = digest_stories(session, [digest.id for digest in digests])
+    alert_lists = {row[-1] for rows in stories.values() for row in rows}
+    headings = section_headings(session, {a for text in alert_lists for a in stored_ids(text)})
     links = UnsubscribeLinks(settings)
     return {
-        digest.id: _email_message(
-            summaries[digest.id],
-            digest_sections(stories.get(digest.id, []), headings),
-            links.url(digest.user_id),
+        digest_id: _digest_message(
+            digest_id,
+            mode,
+            count,
+            inbox,
+            digest_sections(stories.get(digest_id, []), headings),
+            links.url(reader_id),
         )
-        for digest in digests
+        for digest_id, reader_id, mode, count in digests
     }
 
 
-def _email_message(summary: Message, sections: list[DigestSection], unsubscribe: str) -> Message:
+def _digest_message(
+    digest_id: int,
+    mode: str,
+    count: int,
+    inbox: str,
+    sections: list[DigestSection] | None = None,
+    unsubscribe: str = "",
+) -> Message:
+    """A digest's message: the summary (a push, the inbox entry's words), and for an email
+    its sections and the reader's unsubscribe link."""
     return Message(
-        tag=summary.tag,
-        title=summary.title,
-        body=summary.body,
-        url=summary.url,
-        source=summary.source,
-        kind=summary.kind,
-        sections=tuple(sections),
+        tag=f"digest-{digest_id}",
+        title=digest_title(mode, count),
+        body=summary_line(count),
+        url=inbox,
+        source="Tidings",
+        kind="digest",
+        sections=tuple(sections or ()),
         unsubscribe_url=unsubscribe,
     )
 
@@ -722,11 +729,16 @@ def section_headings(session: Session, alert_ids: set[int]) -> dict[int, str]:
     """``{alert id: heading}``: the query in quotes, or the followed topic's name."""
     if not alert_ids:
         return {}
-    rows = session.execute(
-        select(Alert.id, Alert.query, Topic.name)
-        .outerjoin(Topic, and_(Alert.topic_id == Topic.id))
-        .where(in_ids(session, Alert.id, sorted(alert_ids)))
-    ).all()
+    a, t = cast(Table, Alert.__table__).c, cast(Table, Topic.__table__).c
+    rows = (
+        session.connection()
+        .execute(
+            select(a.id, a.query, t.name)
+            .select_from(Alert.__table__.outerjoin(Topic.__table__, a.topic_id == t.id))
+            .where(in_ids(session, a.id, sorted(alert_ids)))
+        )
+        .all()
+    )
     return {alert_id: (topic or f"\u201c{query}\u201d") for alert_id, query, topic in rows}
 
 

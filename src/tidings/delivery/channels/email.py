@@ -441,8 +441,10 @@ class Email:
     def send_on(self, smtp: smtplib.SMTP) -> None:
         """Hand the email over on ``smtp``: what ``smtplib.SMTP.sendmail`` does for one
         recipient (the same replies checked, the same exceptions, ``RSET`` after a refusal),
-        with the data phase's dot-stuffing done by one ``bytes.replace`` instead of
-        ``sendmail``'s regular expression over the whole message (~50 µs for a digest)."""
+        with two savings: the data phase's dot-stuffing is one ``bytes.replace`` instead of
+        ``sendmail``'s regular expression over the whole message (~50 µs for a digest), and
+        to a server that offers PIPELINING (RFC 2920) ``MAIL``, ``RCPT`` and ``DATA`` go in
+        one write, their replies read after it: two round trips per email instead of four."""
         smtp.ehlo_or_helo_if_needed()
         eight_bit = smtp.does_esmtp and smtp.has_extn("8bitmime")
         options = ["BODY=8BITMIME"] if eight_bit else []
@@ -451,22 +453,48 @@ class Email:
         data = self.as_bytes(eight_bit)
         if smtp.does_esmtp and smtp.has_extn("size"):
             options.append(f"size={len(data)}")
-        code, reply = smtp.mail(self.sender, options)
+        if smtp.does_esmtp and smtp.has_extn("pipelining") and not self.international:
+            (code, reply), recipient, (data_code, data_reply) = self._pipelined(smtp, options)
+        else:
+            code, reply = smtp.mail(self.sender, options)
+            recipient = smtp.rcpt(self.recipient) if code == 250 else (503, b"")
+            data_code, data_reply = smtp.docmd("DATA") if recipient[0] in (250, 251) else (0, b"")
         if code != 250:
             _abandon(smtp, code)
             raise smtplib.SMTPSenderRefused(code, reply, self.sender)
-        code, reply = smtp.rcpt(self.recipient)
-        if code not in (250, 251):
-            _abandon(smtp, code)
-            raise smtplib.SMTPRecipientsRefused({self.recipient: (code, reply)})
-        code, reply = smtp.docmd("DATA")
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
+        if recipient[0] not in (250, 251):
+            _abandon(smtp, recipient[0])
+            raise smtplib.SMTPRecipientsRefused({self.recipient: recipient})
+        if data_code != 354:
+            raise smtplib.SMTPDataError(data_code, data_reply)
         smtp.send(dot_stuffed(data) + b".\r\n")
         code, reply = smtp.getreply()
         if code != 250:
             _abandon(smtp, code)
             raise smtplib.SMTPDataError(code, reply)
+
+    def _pipelined(
+        self, smtp: smtplib.SMTP, options: list[str]
+    ) -> tuple[tuple[int, bytes], tuple[int, bytes], tuple[int, bytes]]:
+        """``MAIL``, ``RCPT`` and ``DATA`` in one write; their three replies.  A server that
+        accepted ``DATA`` although the sender or recipient was refused gets an empty message
+        ended at once (it has nobody to deliver it to) and is reset by the caller."""
+        extra = " " + " ".join(options) if options else ""
+        commands = (
+            f"mail FROM:{smtplib.quoteaddr(self.sender)}{extra}\r\n"
+            f"rcpt TO:{smtplib.quoteaddr(self.recipient)}\r\n"
+            "data\r\n"
+        )
+        if commands.count("\r") != 3 or commands.count("\n") != 3:
+            raise ValueError("command line breaks in an address are not allowed")
+        smtp.send(commands.encode("ascii"))
+        mail, recipient, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        refused = mail[0] != 250 or recipient[0] not in (250, 251)
+        if refused and data[0] == 354:
+            smtp.send(b".\r\n")
+            smtp.getreply()
+            data = (0, b"")
+        return mail, recipient, data
 
 
 def _abandon(smtp: smtplib.SMTP, code: int) -> None:
