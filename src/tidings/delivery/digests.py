@@ -63,7 +63,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -71,11 +71,16 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
+    Dialect,
     String,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
+    column,
     delete,
     func,
     insert,
@@ -597,58 +602,91 @@ def digest_messages(
     read with three queries whatever their number: the digests, their stories, the headings."""
     settings = settings or Settings.from_env()
     d = _digests.c
-    digests = session.execute(
-        select(d.id, d.user_id, d.mode, d.notification_count).where(
-            in_ids(session, d.id, digest_ids)
+    digests = (
+        session.connection()
+        .execute(
+            select(d.id, d.user_id, d.mode, d.notification_count).where(
+                in_ids(session, d.id, digest_ids)
+            )
         )
-    ).all()
-    inbox = f"{settings.base_url.rstrip('/')}/inbox"
-    summaries = {
-        digest.id: Message(
-            tag=f"digest-{digest.id}",
-            title=digest_title(digest.mode, digest.notification_count),
-            body=summary_line(digest.notification_count),
-            url=inbox,
-            source="Tidings",
-            kind="digest",
-        )
-        for digest in digests
-    }
-    if channel_kind != "email" or not digests:
-        return summaries
-    stories = digest_stories(session, list(summaries))
-    headings = section_headings(
-        session, {a for rows in stories.values() for row in rows for a in stored_ids(row[-1])}
+        .all()
     )
+    inbox = f"{settings.base_url.rstrip('/')}/inbox"
+    if channel_kind != "email" or not digests:
+        return {
+            digest_id: _digest_message(digest_id, mode, count, inbox)
+            for digest_id, _, mode, count in digests
+        }
+    stories = digest_stories(session, [digest.id for digest in digests])
+    alert_lists = {row[-1] for rows in stories.values() for row in rows}
+    headings = section_headings(session, {a for text in alert_lists for a in stored_ids(text)})
     links = UnsubscribeLinks(settings)
     return {
-        digest.id: _email_message(
-            summaries[digest.id],
-            digest_sections(stories.get(digest.id, []), headings),
-            links.url(digest.user_id),
+        digest_id: _digest_message(
+            digest_id,
+            mode,
+            count,
+            inbox,
+            digest_sections(stories.get(digest_id, []), headings),
+            links.url(reader_id),
         )
-        for digest in digests
+        for digest_id, reader_id, mode, count in digests
     }
 
 
-def _email_message(summary: Message, sections: list[DigestSection], unsubscribe: str) -> Message:
+def _digest_message(
+    digest_id: int,
+    mode: str,
+    count: int,
+    inbox: str,
+    sections: list[DigestSection] | None = None,
+    unsubscribe: str = "",
+) -> Message:
+    """A digest's message: the summary (a push, the inbox entry's words), and for an email
+    its sections and the reader's unsubscribe link."""
     return Message(
-        tag=summary.tag,
-        title=summary.title,
-        body=summary.body,
-        url=summary.url,
-        source=summary.source,
-        kind=summary.kind,
-        sections=tuple(sections),
+        tag=f"digest-{digest_id}",
+        title=digest_title(mode, count),
+        body=summary_line(count),
+        url=inbox,
+        source="Tidings",
+        kind="digest",
+        sections=tuple(sections or ()),
         unsubscribe_url=unsubscribe,
     )
 
 
 def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[Any]]:
     """The stories each digest took, newest first: one query, an index range of its items per
-    digest and a primary-key probe per story.  Rows as they come from the driver (JSON and
-    times as text, parsed by ``stored_ids`` and ``stored_time``: the same values recur across a batch)."""
+    digest and a primary-key probe per story.  Rows as the driver's own tuples (JSON and times
+    as text, parsed by ``stored_ids`` and ``stored_time``: the same values recur across a
+    batch) — a batch of 32 digests is ~640 rows, and SQLAlchemy's result rows cost as much
+    again as fetching them."""
+    connection = session.connection()
+    sql, bind = _stories_sql(connection.dialect)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, bind(digest_ids))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    stories: dict[int, list[Any]] = {}
+    for row in rows:
+        stories.setdefault(row[0], []).append(row)
+    return stories
+
+
+@lru_cache(maxsize=4)
+def _stories_sql(dialect: Dialect) -> tuple[str, Callable[[list[int]], Any]]:
+    """The stories query compiled once for ``dialect``, and how to bind its digest ids (one
+    parameter whatever their number, as ``in_ids`` does)."""
     i, n = _items.c, _notifications.c
+    if dialect.name == "postgresql":
+        ids = bindparam("digest_ids", type_=postgresql.ARRAY(BigInteger))
+        wanted = i.digest_id == any_(ids)
+    else:
+        listed: Any = select(column("value")).select_from(func.json_each(bindparam("digest_ids")))
+        wanted = i.digest_id.in_(listed.scalar_subquery())
     query = (
         select(
             i.digest_id,
@@ -663,13 +701,15 @@ def digest_stories(session: Session, digest_ids: list[int]) -> dict[int, list[An
             cast_(n.alert_ids, String),
         )
         .select_from(_items.join(_notifications, n.id == i.notification_id))
-        .where(in_ids(session, i.digest_id, digest_ids))
+        .where(wanted)
         .order_by(i.digest_id, n.created_at.desc(), n.id.desc())
     )
-    stories: dict[int, list[Any]] = {}
-    for row in session.execute(query).all():  # fetched at once, not row by row
-        stories.setdefault(row[0], []).append(row)
-    return stories
+    compiled = query.compile(dialect=dialect)
+    if dialect.paramstyle == "qmark":
+        return compiled.string, lambda digest_ids: (json.dumps(digest_ids),)
+    if dialect.paramstyle not in ("pyformat", "named"):
+        raise NotImplementedError(f"digest stories on a {dialect.paramstyle} driver")
+    return compiled.string, lambda digest_ids: {"digest_ids": list(digest_ids)}
 
 
 @lru_cache(maxsize=4096)
@@ -689,11 +729,16 @@ def section_headings(session: Session, alert_ids: set[int]) -> dict[int, str]:
     """``{alert id: heading}``: the query in quotes, or the followed topic's name."""
     if not alert_ids:
         return {}
-    rows = session.execute(
-        select(Alert.id, Alert.query, Topic.name)
-        .outerjoin(Topic, and_(Alert.topic_id == Topic.id))
-        .where(in_ids(session, Alert.id, sorted(alert_ids)))
-    ).all()
+    a, t = cast(Table, Alert.__table__).c, cast(Table, Topic.__table__).c
+    rows = (
+        session.connection()
+        .execute(
+            select(a.id, a.query, t.name)
+            .select_from(Alert.__table__.outerjoin(Topic.__table__, a.topic_id == t.id))
+            .where(in_ids(session, a.id, sorted(alert_ids)))
+        )
+        .all()
+    )
     return {alert_id: (topic or f"\u201c{query}\u201d") for alert_id, query, topic in rows}
 
 
@@ -702,12 +747,15 @@ def digest_sections(stories: list[Any], headings: dict[int, str]) -> list[Digest
     order; ``headings`` names the alerts that still exist (a story of none of them is under
     "Other stories")."""
     grouped: dict[int | None, list[DigestStory]] = {}
-    known_alerts = headings.keys()
+    placed: dict[str | None, list[int]] = {}  # alert-id text -> its known alerts, in order
     for _, title, url, source, byline, published, snippet, html, also, alerts in stories:
-        known = sorted(known_alerts & stored_ids(alerts))
+        known = placed.get(alerts)
+        if known is None:
+            known = placed[alerts] = sorted(a for a in stored_ids(alerts) if a in headings)
+        url = url or ""
         shown = DigestStory(
             title,
-            url or "",
+            url,
             source or "",
             byline or "",
             stored_time(published),
@@ -715,9 +763,12 @@ def digest_sections(stories: list[Any], headings: dict[int, str]) -> list[Digest
             html or "",
             also or 0,
         )
-        grouped.setdefault(known[0] if known else None, []).append(shown)
+        if not known:
+            grouped.setdefault(None, []).append(shown)
+            continue
+        grouped.setdefault(known[0], []).append(shown)
         for other in known[1:]:  # listed by title, pointing to where it is shown
-            see = DigestStory(title=title, url=shown.url, see_section=headings[known[0]])
+            see = DigestStory(title, url, see_section=headings[known[0]])
             grouped.setdefault(other, []).append(see)
     order = sorted(a for a in grouped if a is not None)
     sections = [DigestSection(headings[a], tuple(grouped[a])) for a in order]

@@ -35,7 +35,7 @@ from tidings.clock import Clock, utcnow
 from tidings.config import Settings
 from tidings.delivery.channels.base import Channel, DeliveryError, required
 from tidings.delivery.http import DELIVERY_TIMEOUT
-from tidings.delivery.message import Message
+from tidings.delivery.message import DigestStory, Message
 
 DEFAULT_PORTS = {"plain": 25, "starttls": 587, "ssl": 465}
 SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "ssl"}
@@ -94,9 +94,14 @@ class SmtpServer:
 
 def sender_address(settings: Settings) -> str:
     """``TIDINGS_SMTP_FROM``, or tidings@ the host of the base URL."""
-    if settings.smtp_from:
-        return settings.smtp_from
-    host = urlsplit(settings.base_url).hostname or "localhost"
+    return _sender_address(settings.smtp_from, settings.base_url)
+
+
+@lru_cache(maxsize=16)
+def _sender_address(smtp_from: str, base_url: str) -> str:
+    if smtp_from:
+        return smtp_from
+    host = urlsplit(base_url).hostname or "localhost"
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -122,15 +127,115 @@ def template(name: str) -> jinja2.Template:
 
 
 def render(message: Message, unsubscribe_url: str | None) -> tuple[str, str]:
-    """(plain text, HTML) for one message; a digest (a message with ``sections``) is grouped."""
+    """(plain text, HTML) for one message: a story notification from its two templates, a
+    digest (a message with ``sections``) by ``render_digest``."""
     context = {
         "m": message,
         "meta": meta_line(message.source, message.byline, message.published),
         "meta_line": meta_line,
         "unsubscribe_url": unsubscribe_url,
     }
-    name = "digest" if message.sections else "message"
-    return template(f"{name}.txt").render(context), template(f"{name}.html").render(context)
+    if message.sections:
+        return render_digest(message, unsubscribe_url)
+    return template("message.txt").render(context), template("message.html").render(context)
+
+
+# -- Digest bodies ------------------------------------------------------------------------
+#
+# A digest is ~20 stories in ~300 lines; through Jinja (a context lookup, an attribute lookup
+# and a Markup object per value) its two bodies cost about as much as reading, grouping,
+# composing and handing the email over together.  They are written here as plain string
+# joins instead; every value from the database goes through ``escape_html`` in the HTML body
+# (only ``snippet_html``, escaped when it was stored, goes in as it is).
+
+_HTML_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("'", "&#39;"))
+
+
+def escape_html(value: object) -> str:
+    """``value`` as HTML text or attribute value (double-quoted): ``& < > " '`` escaped, as
+    Jinja's autoescape does."""
+    text = str(value)
+    for char, entity in _HTML_ESCAPES:
+        if char in text:
+            text = text.replace(char, entity)
+    return text
+
+
+def _reported(count: int) -> str:
+    return f"Also reported by {count} other source{'s' if count != 1 else ''}."
+
+
+def _story_text(story: DigestStory) -> str:
+    if story.see_section:
+        return f"\n* {story.title} (see above, under {story.see_section})\n"
+    lines = [f"\n* {story.title}\n"]
+    meta = meta_line(story.source, story.byline, story.published)
+    if meta:
+        lines.append(f"  {meta}\n")
+    if story.snippet:
+        lines.append(f"  {story.snippet}\n")
+    if story.url:
+        lines.append(f"  Read it: {story.url}\n")
+    if story.also_reported_by:
+        lines.append(f"  {_reported(story.also_reported_by)}\n")
+    return "".join(lines)
+
+
+def _story_html(story: DigestStory) -> str:
+    title = escape_html(story.title)
+    if story.url:
+        title = f'<a href="{escape_html(story.url)}">{title}</a>'
+    if story.see_section:
+        see = escape_html(story.see_section)
+        return f'<p style="color: #555;">{title} \u2014 see above, under {see}.</p>\n'
+    parts = ['<div style="margin: 0 0 1.2em 0;">\n<h3 style="font-size: 1em; margin: 0;">']
+    parts += [title, "</h3>\n"]
+    meta = meta_line(story.source, story.byline, story.published)
+    if meta:
+        parts.append(f'<p style="color: #555; margin: 0.2em 0;">{escape_html(meta)}</p>')
+    if story.snippet_html:  # escaped when stored, with the matched terms in <mark>
+        parts.append(f'<p style="margin: 0.2em 0;">{story.snippet_html}</p>')
+    elif story.snippet:
+        parts.append(f'<p style="margin: 0.2em 0;">{escape_html(story.snippet)}</p>')
+    if story.also_reported_by:
+        reported = _reported(story.also_reported_by)
+        parts.append(f'<p style="color: #555; margin: 0.2em 0;">{reported}</p>')
+    parts.append("</div>\n")
+    return "".join(parts)
+
+
+def render_digest(message: Message, unsubscribe_url: str | None) -> tuple[str, str]:
+    """(plain text, HTML) of a digest email: the title, the summary line, then each section's
+    heading and stories (a story shown in full under its first alert is listed by title, with
+    a pointer, under the others), and the footer with the inbox and unsubscribe links."""
+    text = [f"{message.title}\n"]
+    title = escape_html(message.title)
+    html = [
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>\n'
+        '<body style="font-family: sans-serif; max-width: 40em; margin: auto;">\n'
+        f'<h1 style="font-size: 1.3em;">{title}</h1>\n'
+    ]
+    if message.body:
+        text.append(f"{message.body}\n")
+        html.append(f'<p style="color: #555;">{escape_html(message.body)}</p>')
+    for section in message.sections:
+        text.append(f"\n== {section.heading} ==\n")
+        html.append(
+            '<h2 style="font-size: 1.1em; border-bottom: 1px solid #ddd;">'
+            f"{escape_html(section.heading)}</h2>\n"
+        )
+        text += map(_story_text, section.stories)
+        html += map(_story_html, section.stories)
+    text.append("\n-- \nTidings news alerts\n")
+    html.append('<hr><p style="color: #777; font-size: 0.9em;">Tidings news alerts')
+    if message.url:
+        text.append(f"Your inbox: {message.url}\n")
+        html.append(f' \u00b7 <a href="{escape_html(message.url)}">Your inbox</a>')
+    if unsubscribe_url:
+        text.append(f"Unsubscribe: {unsubscribe_url}\n")
+        html.append(f' \u00b7 <a href="{escape_html(unsubscribe_url)}">Unsubscribe</a>')
+    html.append("</p>\n</body></html>\n")
+    return "".join(text), "".join(html)
 
 
 @lru_cache(maxsize=4096)
@@ -259,7 +364,7 @@ class EmailChannel(Channel):
             ("Subject", message.title),
             ("From", f"Tidings <{sender}>"),
             ("To", self.address),
-            ("Date", format_datetime(self.clock())),
+            ("Date", email_date(self.clock())),
             ("Message-ID", make_msgid("tidings", domain=sender.rpartition("@")[2])),
             ("Auto-Submitted", "auto-generated"),
         ]
@@ -334,12 +439,93 @@ class Email:
         )
 
     def send_on(self, smtp: smtplib.SMTP) -> None:
+        """Hand the email over on ``smtp``: what ``smtplib.SMTP.sendmail`` does for one
+        recipient (the same replies checked, the same exceptions, ``RSET`` after a refusal),
+        with two savings: the data phase's dot-stuffing is one ``bytes.replace`` instead of
+        ``sendmail``'s regular expression over the whole message (~50 µs for a digest), and
+        to a server that offers PIPELINING (RFC 2920) ``MAIL``, ``RCPT`` and ``DATA`` go in
+        one write, their replies read after it: two round trips per email instead of four."""
         smtp.ehlo_or_helo_if_needed()
         eight_bit = smtp.does_esmtp and smtp.has_extn("8bitmime")
         options = ["BODY=8BITMIME"] if eight_bit else []
         if self.international:
             options = ["SMTPUTF8", "BODY=8BITMIME"]
-        smtp.sendmail(self.sender, [self.recipient], self.as_bytes(eight_bit), mail_options=options)
+        data = self.as_bytes(eight_bit)
+        if smtp.does_esmtp and smtp.has_extn("size"):
+            options.append(f"size={len(data)}")
+        if smtp.does_esmtp and smtp.has_extn("pipelining") and not self.international:
+            (code, reply), recipient, (data_code, data_reply) = self._pipelined(smtp, options)
+        else:
+            code, reply = smtp.mail(self.sender, options)
+            recipient = smtp.rcpt(self.recipient) if code == 250 else (503, b"")
+            data_code, data_reply = smtp.docmd("DATA") if recipient[0] in (250, 251) else (0, b"")
+        if code != 250:
+            _abandon(smtp, code)
+            raise smtplib.SMTPSenderRefused(code, reply, self.sender)
+        if recipient[0] not in (250, 251):
+            _abandon(smtp, recipient[0])
+            raise smtplib.SMTPRecipientsRefused({self.recipient: recipient})
+        if data_code != 354:
+            raise smtplib.SMTPDataError(data_code, data_reply)
+        smtp.send(dot_stuffed(data) + b".\r\n")
+        code, reply = smtp.getreply()
+        if code != 250:
+            _abandon(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+
+    def _pipelined(
+        self, smtp: smtplib.SMTP, options: list[str]
+    ) -> tuple[tuple[int, bytes], tuple[int, bytes], tuple[int, bytes]]:
+        """``MAIL``, ``RCPT`` and ``DATA`` in one write; their three replies.  A server that
+        accepted ``DATA`` although the sender or recipient was refused gets an empty message
+        ended at once (it has nobody to deliver it to) and is reset by the caller."""
+        extra = " " + " ".join(options) if options else ""
+        commands = (
+            f"mail FROM:{smtplib.quoteaddr(self.sender)}{extra}\r\n"
+            f"rcpt TO:{smtplib.quoteaddr(self.recipient)}\r\n"
+            "data\r\n"
+        )
+        if commands.count("\r") != 3 or commands.count("\n") != 3:
+            raise ValueError("command line breaks in an address are not allowed")
+        smtp.send(commands.encode("ascii"))
+        mail, recipient, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        refused = mail[0] != 250 or recipient[0] not in (250, 251)
+        if refused and data[0] == 354:
+            smtp.send(b".\r\n")
+            smtp.getreply()
+            data = (0, b"")
+        return mail, recipient, data
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: a closing server (421) is closed, any other is reset (``RSET``)."""
+    if code == 421:
+        smtp.close()
+    else:
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            smtp.rset()
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """``data`` (lines ending in CRLF) for the DATA phase (RFC 5321 4.5.2): a line starting
+    with a period gets another."""
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\n.", b"\n..") if b"\n." in data else data
+
+
+_last_date: tuple[datetime | None, str] = (None, "")
+
+
+def email_date(now: datetime) -> str:
+    """The ``Date`` header's value for ``now`` (whole seconds; the last one remembered: a
+    sender writes many emails a second)."""
+    global _last_date
+    second = now.replace(microsecond=0)
+    last = _last_date
+    if last[0] != second:
+        last = _last_date = (second, format_datetime(second))
+    return last[1]
 
 
 def header_block(headers: list[tuple[str, str]]) -> bytes:
@@ -349,7 +535,11 @@ def header_block(headers: list[tuple[str, str]]) -> bytes:
 
 def crlf_lines(text: str) -> bytes:
     """``text`` in UTF-8 with every line ended by CRLF (no bare CR or LF is left)."""
-    return b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n"
+    data = text.encode("utf-8")
+    if b"\r" in data:
+        return b"\r\n".join(data.splitlines()) + b"\r\n"
+    data = data.replace(b"\n", b"\r\n")  # the usual case, in one pass
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
 def text_part(body: bytes, subtype: str, eight_bit: bool) -> bytes:
@@ -367,8 +557,19 @@ def text_part(body: bytes, subtype: str, eight_bit: bool) -> bytes:
 
 
 def fits_unencoded(body: bytes) -> bool:
-    """Lines of at most 998 octets and no NUL (RFC 5322 2.1.1, RFC 6152)."""
-    return b"\0" not in body and max(map(len, body.split(b"\r\n"))) <= MAX_LINE
+    """Lines (ended by CRLF, as ``crlf_lines`` writes them) of at most 998 octets and no NUL
+    (RFC 5322 2.1.1, RFC 6152).  Scanned a window at a time: from the start of a line, the
+    last line feed within 999 octets past it ends every line that starts before it; none there
+    means a line too long (or the last, unterminated, one)."""
+    if b"\0" in body:
+        return False
+    start, size = 0, len(body)
+    while size - start > MAX_LINE:
+        end = body.rfind(b"\n", start, start + MAX_LINE + 2)
+        if end < 0:
+            return False
+        start = end + 1
+    return True
 
 
 def header_line(name: str, value: str) -> str:
@@ -376,6 +577,8 @@ def header_line(name: str, value: str) -> str:
     a value beyond ASCII as RFC 2047 encoded words.  Line breaks in the value become spaces:
     an article's title cannot inject a header.  An address beyond ASCII stays UTF-8 (it needs
     SMTPUTF8, see ``Email.international``)."""
+    if len(name) + len(value) + 2 <= FOLD_AT and value.isascii() and value.isprintable():
+        return f"{name}: {value}"  # the usual case: one short line, nothing to fold or encode
     value = " ".join(value.splitlines())
     if not value.isascii() and name not in ADDRESS_HEADERS:
         return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep=CRLF)
