@@ -213,22 +213,30 @@ class DeliveryWorker:
             results.put(self.send(job))
 
     def settle(self, outcomes: list[Outcome], want: int) -> list[Job]:
-        """In one transaction: record ``outcomes`` and claim up to ``want`` more jobs."""
+        """In one transaction: record ``outcomes`` and claim up to ``want`` more deliveries;
+        then read the claimed ones and prepare their jobs.
+
+        The reading comes after the claim commits, in a read-only session: the lease keeps the
+        rows ours meanwhile, and the write transaction (on SQLite, the database's one write
+        lock, which the other workers wait for) is not held while a batch's messages — a
+        digest's stories — are read and built."""
+        ids: list[int] = []
         with self.db.session() as session:
             if outcomes:
                 self.record_in(session, outcomes)
-            if want <= 0:
-                return []
-            ids = claim_due_deliveries(
-                session,
-                self.worker_id,
-                self.clock(),
-                lease_seconds=self.lease_seconds,
-                limit=want,
-            )
-            jobs = prepare_jobs(session, ids, self.settings) if ids else []
+            if want > 0:
+                ids = claim_due_deliveries(
+                    session,
+                    self.worker_id,
+                    self.clock(),
+                    lease_seconds=self.lease_seconds,
+                    limit=want,
+                )
         self._log(outcomes)
-        return jobs
+        if not ids:
+            return []
+        with self.db.reading() as session:
+            return prepare_jobs(session, ids, self.settings)
 
     def claim(self, limit: int) -> list[Job]:
         """Claim due deliveries (never those of a held notification) and prepare them."""
