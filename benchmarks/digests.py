@@ -7,7 +7,10 @@ timed).  Each size runs in its own child process, so its peak RSS starts from a 
 
 1. **build** — ``DigestScheduler.run_due()`` at 07:30: every reader's digest row, the 20
    notifications taken from the digest queue, the email delivery and the inbox entry (wall
-   clock, the CPU time of the process and, on PostgreSQL, of the server's backends);
+   clock, the CPU time of the process and, on PostgreSQL, of the server's backends).  With
+   ``--build-workers N`` the scheduler runs in N processes started together, as in N
+   ``tidings worker`` processes (on PostgreSQL they share the readers out: each locks those it
+   builds and skips those another holds; SQLite serializes them);
 2. **send** — the product's path: ``--workers`` processes each run a ``DeliveryWorker``
    (``--threads`` sender threads, one kept SMTP session each) until no delivery is left: claim
    a batch, build its digest messages at once (``digest_messages``: grouped by alert, then
@@ -41,6 +44,7 @@ Usage::
     python benchmarks/digests.py --sizes 100000 --aiosmtpd-limit 3000
     python benchmarks/digests.py --sizes 10000 --database-url postgresql://…
     python benchmarks/digests.py --sizes 100000 --workers 2 --threads 4
+    python benchmarks/digests.py --sizes 100000 --build-workers 2 --database-url postgresql://…
 """
 
 from __future__ import annotations
@@ -291,17 +295,21 @@ def measure(url: str, ports: dict[str, int], args: argparse.Namespace) -> dict[s
     db = Database(url)
     with db.session() as session:  # connect first: the server's CPU is counted from here
         session.execute(select(1))
-    wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu(db)
-    built = DigestScheduler(
-        settings_for(url, data_dir, ports["sink"]), db, clock=FrozenClock(NOW), worker_id="bench"
-    ).run_due()
-    result: dict[str, Any] = {
-        "digests": built,
-        "build_s": time.perf_counter() - wall,
-        "build_cpu_s": time.process_time() - cpu,
-        "build_server_cpu_s": server_cpu(db) - server,
-        "rss_build_mb": peak_rss_mb(),
-    }
+    if args.build_workers > 1:
+        result: dict[str, Any] = build_with_workers(db, data_dir, args)
+    else:
+        wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu(db)
+        built = DigestScheduler(
+            settings_for(url, data_dir, 0), db, clock=FrozenClock(NOW), worker_id="bench"
+        ).run_due()
+        result = {
+            "digests": built,
+            "build_s": time.perf_counter() - wall,
+            "build_cpu_s": time.process_time() - cpu,
+            "build_server_cpu_s": server_cpu(db) - server,
+            "rss_build_mb": peak_rss_mb(),
+        }
+    result["build_workers"] = args.build_workers
     with db.session() as session:  # the bare loop's email: a digest composed by our channel
         message = digest_messages(session, [1], "email", settings_for(url, data_dir, 0))[1]
     for kind, limit in (("aiosmtpd", args.aiosmtpd_limit), ("sink", 0)):
@@ -343,19 +351,52 @@ def send_with_workers(
     worker processes started together; their summed CPU time (and the PostgreSQL backends',
     sampled while the workers' connections are open), the wall clock from the start signal to
     the last one done, and the largest peak RSS."""
-    command = [sys.executable, __file__, "--send-worker", db.url, "--data-dir", str(data_dir)]
-    command += ["--port", str(port), "--threads", str(args.threads)]
     share = -(-limit // args.workers) if limit else 0
+    options = ["--port", str(port), "--threads", str(args.threads), "--limit", str(share)]
+    reports, wall, server = with_processes(db, data_dir, "--send-worker", options, args.workers)
+    return {
+        "sent": sum(r["sent"] for r in reports),
+        "send_s": wall,
+        "server_cpu_s": server,
+        "cpu_s": sum(r["cpu_s"] for r in reports),
+        "workers": args.workers,
+        "threads": args.threads,
+        "worker_rss_mb": max(r["rss_mb"] for r in reports),
+    }
+
+
+def build_with_workers(db: Database, data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Build the due digests with ``args.build_workers`` processes each running the
+    ``DigestScheduler``, as that many ``tidings worker`` processes do (on PostgreSQL they
+    share the readers out: each locks the readers it builds, skipping those another holds)."""
+    reports, wall, server = with_processes(db, data_dir, "--build-worker", [], args.build_workers)
+    return {
+        "digests": sum(r["built"] for r in reports),
+        "build_s": wall,
+        "build_cpu_s": sum(r["cpu_s"] for r in reports),
+        "build_server_cpu_s": server,
+        "rss_build_mb": max(r["rss_mb"] for r in reports),
+    }
+
+
+def with_processes(
+    db: Database, data_dir: Path, mode: str, options: list[str], count: int
+) -> tuple[list[dict[str, Any]], float, float]:
+    """Start ``count`` processes of this script in ``mode`` (``--send-worker`` or
+    ``--build-worker``), let them go together once all are ready (imported and connected), and
+    return their reports, the wall clock from the signal to the last one done, and the server
+    CPU of the database meanwhile."""
+    command = [sys.executable, __file__, mode, db.url, "--data-dir", str(data_dir), *options]
     workers = [
         subprocess.Popen(
-            [*command, "--worker-id", f"bench-{k}", "--limit", str(share)],
+            [*command, "--worker-id", f"bench-{k}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        for k in range(args.workers)
+        for k in range(count)
     ]
-    for worker in workers:  # imported and connected: ready
+    for worker in workers:
         assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
     server, started = server_cpu(db), time.perf_counter()
     tell(workers, "go")
@@ -367,15 +408,7 @@ def send_with_workers(
     tell(workers, "quit")
     for worker in workers:
         worker.wait()
-    return {
-        "sent": sum(r["sent"] for r in reports),
-        "send_s": wall,
-        "server_cpu_s": server,
-        "cpu_s": sum(r["cpu_s"] for r in reports),
-        "workers": args.workers,
-        "threads": args.threads,
-        "worker_rss_mb": max(r["rss_mb"] for r in reports),
-    }
+    return reports, wall, server
 
 
 def tell(workers: list[subprocess.Popen[str]], word: str) -> None:
@@ -406,6 +439,24 @@ def send_worker(args: argparse.Namespace) -> None:
     shared_smtp(settings).close()
     cpu = time.process_time() - cpu
     print(json.dumps({"sent": sent, "cpu_s": cpu, "rss_mb": peak_rss_mb()}), flush=True)
+    sys.stdin.readline()
+    db.dispose()
+
+
+def build_worker(args: argparse.Namespace) -> None:
+    """One process building digests as a ``tidings worker``'s scheduler does; the same
+    ready/go/report/quit exchange as ``send_worker``."""
+    settings = settings_for(args.build_worker, Path(args.data_dir), 0)
+    db = Database(args.build_worker)
+    with db.session() as session:
+        session.execute(select(1))
+    scheduler = DigestScheduler(settings, db, clock=FrozenClock(NOW), worker_id=args.worker_id)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    cpu = time.process_time()
+    built = scheduler.run_due()
+    cpu = time.process_time() - cpu
+    print(json.dumps({"built": built, "cpu_s": cpu, "rss_mb": peak_rss_mb()}), flush=True)
     sys.stdin.readline()
     db.dispose()
 
@@ -453,6 +504,8 @@ def run_size(readers: int, ports: dict[str, int], args: argparse.Namespace) -> d
                 json.dumps(ports),
                 "--workers",
                 str(args.workers),
+                "--build-workers",
+                str(args.build_workers),
                 "--threads",
                 str(args.threads),
                 "--data-dir",
@@ -473,11 +526,15 @@ def run_size(readers: int, ports: dict[str, int], args: argparse.Namespace) -> d
 
 def report(results: list[dict[str, Any]]) -> None:
     print("Build (every reader's digest, its notifications taken, its delivery and inbox entry):")
-    print("| readers | digests | build s | build CPU s | database server CPU s | peak RSS MB |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| readers | digests | build processes | build s | build CPU s | database server CPU s "
+        "| peak RSS MB |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(
-            f"| {r['readers']:,} | {r['digests']:,} | {r['build_s']:.1f} | "
+            f"| {r['readers']:,} | {r['digests']:,} | {r['build_workers']} | "
+            f"{r['build_s']:.1f} | "
             f"{r['build_cpu_s']:.1f} | {r.get('build_server_cpu_s', 0):.1f} | "
             f"{r['rss_build_mb']:.0f} |"
         )
@@ -533,6 +590,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--workers", type=int, default=2, help="DeliveryWorker processes")
     parser.add_argument(
+        "--build-workers",
+        type=int,
+        default=1,
+        help="processes running the DigestScheduler for the build (1: in the measuring process)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=16, help="sender threads per worker (the product default)"
     )
     parser.add_argument(
@@ -546,6 +609,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ports", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", default="", help=argparse.SUPPRESS)
     parser.add_argument("--send-worker", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--build-worker", default="", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--worker-id", default="", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
@@ -556,6 +620,9 @@ def main() -> None:
     args = parse_args()
     if args.send_worker:
         send_worker(args)
+        return
+    if args.build_worker:
+        build_worker(args)
         return
     if args.child:
         print(json.dumps(measure(args.child, json.loads(args.ports), args)))
