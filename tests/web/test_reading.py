@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -209,3 +210,41 @@ def test_last_uses_due_within_a_second_are_written_together(
         assert alice.client().get("/api/v1/notifications").status_code == 200
         assert last_used()[alice.id] == first
     assert last_used() == {alice.id: naive_utc(clock()), bob.id: naive_utc(clock())}
+
+
+def test_sqlite_reads_the_unread_count_from_its_own_index(tmp_path: Path) -> None:
+    """Statistics sampled at start (``Database.upgrade``) lead SQLite's planner to the partial
+    index of unread notifications; without them it took (user_id, route, created_at) and read
+    every one of the reader's rows from the table."""
+    db = Database(f"sqlite:///{tmp_path / 'inbox.db'}")
+    db.upgrade()
+    moment = datetime(2026, 11, 29, 7, 30)
+    with db.session() as session:
+        readers = [create_user(session, f"reader{n}@example.org") for n in range(20)]
+        session.flush()
+        session.add_all(
+            Notification(
+                user_id=reader.id,
+                title=f"story {k}",
+                route="inbox",
+                created_at=moment,
+                read_at=moment if k % 5 else None,
+            )
+            for reader in readers
+            for k in range(50)
+        )
+    count = select(func.count()).select_from(Notification).where(
+        Notification.user_id == readers[0].id,
+        Notification.cleared_at.is_(None),
+        Notification.read_at.is_(None),
+    )
+
+    def plan() -> str:
+        statement = count.compile(db.engine, compile_kwargs={"literal_binds": True})
+        with db.reading() as session:
+            rows = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")
+            return " ".join(str(row[-1]) for row in rows)
+
+    db.upgrade()  # a restart: the statistics now describe the rows
+    assert "ix_notifications_unread" in plan()
+    db.dispose()
