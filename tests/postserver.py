@@ -45,12 +45,18 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serving(receiver: R) -> Iterator[R]:
     """``receiver`` on 127.0.0.1 (an ephemeral port) for the duration of the block."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    receiver.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))) as base_url:
+        receiver.base_url = base_url
+        yield receiver
+
+
+@contextmanager
+def running(server: ThreadingHTTPServer) -> Iterator[str]:
+    """``server`` (bound to 127.0.0.1) serving in a thread for the block; its base URL."""
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield receiver
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

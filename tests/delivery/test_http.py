@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.postserver import running
 from tidings.config import Settings
 from tidings.delivery.http import REPLY_CAP, AddressRefused, OutboundHTTP
 
@@ -75,16 +76,12 @@ def server() -> Iterator[Server]:
     state = Server()
     httpd = _Server(("127.0.0.1", 0), _handler(state))
     httpd.state = state
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        state.release.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with running(httpd) as base_url:
+        state.base_url = base_url
+        try:
+            yield state
+        finally:
+            state.release.set()
 
 
 @pytest.fixture

@@ -705,11 +705,10 @@ def _stories_sql(dialect: Dialect) -> tuple[str, Callable[[list[int]], Any]]:
         .order_by(i.digest_id, n.created_at.desc(), n.id.desc())
     )
     compiled = query.compile(dialect=dialect)
-    if dialect.paramstyle == "qmark":
-        return compiled.string, lambda digest_ids: (json.dumps(digest_ids),)
-    if dialect.paramstyle not in ("pyformat", "named"):
-        raise NotImplementedError(f"digest stories on a {dialect.paramstyle} driver")
-    return compiled.string, lambda digest_ids: {"digest_ids": list(digest_ids)}
+    value: Callable[[list[int]], Any] = list if dialect.name == "postgresql" else json.dumps
+    if compiled.positional:  # qmark, numeric, format: the statement's one parameter
+        return compiled.string, lambda digest_ids: (value(digest_ids),)
+    return compiled.string, lambda digest_ids: {"digest_ids": value(digest_ids)}
 
 
 @lru_cache(maxsize=4096)

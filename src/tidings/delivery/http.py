@@ -30,9 +30,9 @@ from tidings.config import Settings
 from tidings.sources.network import (
     AddressGuard,
     AddressRefused,
-    GuardedBackend,
     ResolveFailed,
     as_httpx_errors,
+    guarded_pool,
     is_private,
     parse_address,
 )
@@ -121,12 +121,9 @@ class OutboundHTTP:
         self.guard = guard or AddressGuard(allow_private=settings.allow_private_networks)
         self.user_agent = settings.user_agent.encode()
         self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=None,  # the sender threads bound how many are open at once
-            max_keepalive_connections=IDLE_CONNECTIONS,
-            keepalive_expiry=KEEPALIVE_SECONDS,
-            network_backend=GuardedBackend(self.guard),
+        # No cap on open connections: the sender threads bound how many are open at once.
+        self._pool = guarded_pool(
+            self.guard, max_connections=None, keep_alive=IDLE_CONNECTIONS, expiry=KEEPALIVE_SECONDS
         )
 
     def post(self, url: str, content: bytes, headers: Mapping[str, str]) -> Reply:

@@ -200,17 +200,26 @@ class _ResponseStream(httpx.SyncByteStream):
             close()
 
 
+def guarded_pool(
+    guard: AddressGuard, *, max_connections: int | None, keep_alive: int, expiry: float = 5.0
+) -> httpcore.ConnectionPool:
+    """An httpcore pool whose connections go only to addresses ``guard`` checked (TLS verified
+    against the URL's host, no proxies from the environment); ``keep_alive`` idle connections
+    kept at most, each for ``expiry`` seconds."""
+    return httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=max_connections,
+        max_keepalive_connections=keep_alive,
+        keepalive_expiry=expiry,
+        network_backend=GuardedBackend(guard),
+    )
+
+
 class PinnedTransport(httpx.BaseTransport):
     """An httpx transport over an httpcore pool whose connections go through ``GuardedBackend``."""
 
     def __init__(self, guard: AddressGuard, *, max_connections: int = 100) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=max_connections,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-            network_backend=GuardedBackend(guard),
-        )
+        self._pool = guarded_pool(guard, max_connections=max_connections, keep_alive=20)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.SyncByteStream)
