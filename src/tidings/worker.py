@@ -46,6 +46,7 @@ from tidings.store.models import Source
 
 log = logging.getLogger("tidings.worker")
 
+DIGEST_RETRY = 30.0  # seconds after a failed digest pass before the next
 EXTRACT_SLOTS_PER_PROCESS = 4  # fetched pages waiting for (or in) extraction, per process
 
 Task = Callable[[], int]  # does the work that is due; returns how much it did
@@ -189,12 +190,13 @@ class Worker:
         self.tasks: list[Task] = list(tasks or [])
         hooks = list(after_store or [])
         self.sender: DeliveryWorker | None = None
+        self.digests: DigestScheduler | None = None
         if deliver:  # match → notify (in the article's transaction) → deliver (a task)
             hooks.insert(0, Notifier(db, clock=clock))
             self.sender = DeliveryWorker(settings, db, clock=clock, worker_id=self.worker_id)
             self.tasks += [self.sender, SubscriptionHousekeeping(db, clock=clock)]
-            digests = DigestScheduler(settings, db, clock=clock, worker_id=self.worker_id)
-            self.tasks.insert(-2, digests)  # built before the sender's turn in each pass
+            self.digests = DigestScheduler(settings, db, clock=clock, worker_id=self.worker_id)
+            self.tasks.insert(-2, self.digests)  # run_once: built before the sender's turn
         self.ingest = Ingest(
             settings, db, fetcher=self.fetcher, extract=self.extractor,
             extract_slots=EXTRACT_SLOTS_PER_PROCESS * self.extractor.processes,
@@ -214,12 +216,16 @@ class Worker:
             )
 
     def run_once(self, stop: threading.Event | None = None) -> list[CheckReport]:
-        """Check every source that is due now and run the other due tasks; return what
-        happened to each source.
+        """Check every source that is due now and run the other due tasks (digests included);
+        return what happened to each source."""
+        reports = self._check_due_sources(stop)
+        for task in self.tasks:
+            task()
+        return reports
 
-        At most ``fetch_concurrency`` sources are checked at a time, and another is claimed as
-        soon as one is done (not when a whole batch is), so the pipeline stays full.
-        """
+    def _check_due_sources(self, stop: threading.Event | None) -> list[CheckReport]:
+        """At most ``fetch_concurrency`` sources are checked at a time, and another is claimed
+        as soon as one is done (not when a whole batch is), so the pipeline stays full."""
         reports: list[CheckReport] = []
         checking: set[Future[CheckReport]] = set()
         drained = False  # a claim found nothing due: no more claims this pass
@@ -234,17 +240,52 @@ class Worker:
                 break
             done, checking = wait(checking, return_when=FIRST_COMPLETED)
             reports += [future.result() for future in done]
-        for task in self.tasks:
-            task()
         return reports
 
     def run(self, stop: threading.Event, *, idle_poll: float = 1.0) -> None:
-        """Check sources as they fall due until ``stop`` is set."""
+        """Check sources as they fall due, and run the other tasks, until ``stop`` is set.
+
+        Digests are built by a thread of their own (``_build_digests``): at a popular digest
+        time the scheduler may have 100,000 readers' digests to build, and each batch of them
+        it commits is sent by this loop's next pass meanwhile, not after the last one — the
+        first readers get theirs at once, and building (mostly the database's work) overlaps
+        sending (mostly ours)."""
         log.info("worker started", extra={"worker": self.worker_id})
-        while not stop.is_set():
-            self.run_once(stop)
-            stop.wait(min(idle_poll, self.seconds_until_next_due()))
+        tasks = [task for task in self.tasks if task is not self.digests]
+        halt = threading.Event()  # the digest thread's stop: set however this loop ends
+        builder = None
+        if self.digests is not None:
+            builder = threading.Thread(
+                target=self._build_digests, args=(self.digests, halt, idle_poll),
+                name="digests", daemon=True,
+            )
+            builder.start()
+        try:
+            while not stop.is_set():
+                self._check_due_sources(stop)
+                busy = sum(task() for task in tasks)  # a task may have more: go on at once
+                if not busy:
+                    stop.wait(min(idle_poll, self.seconds_until_next_due()))
+        finally:
+            halt.set()
+            if builder is not None:
+                builder.join()
         log.info("worker stopped", extra={"worker": self.worker_id})
+
+    @staticmethod
+    def _build_digests(scheduler: DigestScheduler, halt: threading.Event, idle: float) -> None:
+        """Build digests as they fall due until ``halt`` (which also ends a pass between two
+        batches of readers).  A pass that fails (the database gone away) is logged with its
+        cause and tried again after ``DIGEST_RETRY``; what it had committed stays built, and
+        the rest is built by the next pass."""
+        while not halt.is_set():
+            try:
+                scheduler.run_due(halt)
+            except Exception:
+                log.exception("building digests failed; trying again in %s s", DIGEST_RETRY)
+                halt.wait(DIGEST_RETRY)
+                continue
+            halt.wait(max(idle, scheduler.seconds_to_next_scan()))
 
     def seconds_until_next_due(self) -> float:
         with self.db.session() as session:

@@ -12,6 +12,7 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 
+import tidings.delivery.digests as digests_module
 from tests.delivery.test_digests import add_reader, notify, write_notification
 from tidings.clock import FrozenClock, naive_utc
 from tidings.config import Settings
@@ -189,25 +190,55 @@ def test_a_data_dir_at_0001_upgrades_and_the_next_digest_takes_exactly_what_was_
     db.dispose()
 
 
-def test_a_large_pass_on_postgres_leaves_fresh_statistics_for_the_senders(postgres):
-    db, settings = postgres
-    readers = [add_reader(db, f"reader{k}@example.com") for k in range(3)]
+def readers_with_a_story(db: Database, count: int) -> list[int]:
+    readers = [add_reader(db, f"reader{k}@example.com") for k in range(count)]
     for reader in readers:
         add_story(db, reader, FIRST - timedelta(hours=1), f"Story {reader}")
         with db.session() as s:
             s.add(Channel(user_id=reader, kind="email", config={}, created_at=naive_utc(FIRST)))
+    return readers
 
-    def analysed() -> dict[str, float]:  # reltuples: -1 until a table is first analysed
-        with db.session() as s:
-            rows = s.execute(
-                text(
-                    "SELECT relname, reltuples FROM pg_class "
-                    "WHERE relname IN ('digests', 'digest_items', 'deliveries')"
-                )
+
+def analysed_rows(db: Database) -> dict[str, float]:
+    """Rows in the digest tables as the planner knows them (-1 until first analysed)."""
+    with db.session() as s:
+        rows = s.execute(
+            text(
+                "SELECT relname, reltuples FROM pg_class "
+                "WHERE relname IN ('digests', 'digest_items', 'deliveries')"
             )
-            return {name: tuples for name, tuples in rows}
+        )
+        return {name: tuples for name, tuples in rows}
+
+
+def test_a_large_pass_on_postgres_leaves_fresh_statistics_for_the_senders(postgres):
+    db, settings = postgres
+    readers_with_a_story(db, 3)
+
+    def analysed() -> dict[str, float]:
+        return analysed_rows(db)
 
     small = scheduler(settings, db, FIRST, analyze_after=4).build(FIRST)
     assert small.built == 3 and set(analysed().values()) == {-1}  # below the threshold
     scheduler(settings, db, SECOND, analyze_after=3).build(SECOND)
     assert analysed() == {"digests": 6, "digest_items": 3, "deliveries": 3}
+
+
+def test_a_long_pass_on_postgres_refreshes_statistics_as_it_goes(postgres, monkeypatch):
+    """The senders send while a pass builds (``Worker.run``): its tables are analysed after
+    ``analyze_after`` digests, again at twice as many, …, and at the end."""
+    db, settings = postgres
+    readers_with_a_story(db, 7)
+    batches = digests_module.reader_batches
+    seen: list[float] = []  # digests the planner knew of as each batch began
+
+    def watched(*args: object) -> Iterator[object]:
+        for batch in batches(*args):  # type: ignore[arg-type]
+            seen.append(analysed_rows(db)["digests"])
+            yield batch
+
+    monkeypatch.setattr(digests_module, "reader_batches", watched)
+    built = scheduler(settings, db, FIRST, analyze_after=2, batch_size=1).build(FIRST)
+    assert built.built == 7
+    assert seen == [-1, -1, 2, 2, 4, 4, 4]  # analysed after 2 and after 4 digests
+    assert analysed_rows(db)["digests"] == 7  # and at the end

@@ -41,12 +41,13 @@ Sending
     few queries for the batch, the rows as the driver gives them.
 
 Statistics
-    A pass that built ``ANALYZE_AFTER`` (5,000) digests or more on PostgreSQL ends with ``ANALYZE`` of
-    the tables it filled (digests, their items, deliveries): the senders' plans are made right
-    after, when most of those rows are new to the planner — autovacuum analyses a minute later
-    at best, never where it is off.  On stale statistics each claim read and sorted every
-    pending delivery and each batch's stories were looked up the slow way: 0.8 ms of server CPU
-    per digest email instead of 0.2.
+    On PostgreSQL a pass analyses the tables it fills (digests, their items, deliveries) once it
+    has built ``ANALYZE_AFTER`` (5,000) digests, again each time it has built twice as many as
+    at the last analysis (10,000, 20,000, …), and at its end: the senders, sending meanwhile
+    (``Worker.run`` builds in a thread of its own), plan on rows most of which are new to the
+    planner — autovacuum analyses a minute later at best, never where it is off.  On stale
+    statistics each claim read and sorted every pending delivery and each batch's stories
+    were looked up the slow way: 0.8 ms of server CPU per digest email instead of 0.2.
 
 Grouping (``digest_messages``)
     Sections follow the reader's alerts in the order they made them (alert id); a followed
@@ -63,6 +64,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -283,14 +285,24 @@ class DigestScheduler:
     def __call__(self) -> int:
         return self.run_due()
 
-    def run_due(self) -> int:
-        """Build the digests that are due now; return how many (empty ones included)."""
+    def run_due(self, stop: threading.Event | None = None) -> int:
+        """Build the digests that are due now; return how many (empty ones included).  Once
+        ``stop`` is set no further batch of readers is begun (the rest are built by the next
+        pass, here or in another worker)."""
         now = self.clock()
         if self._next_scan is not None and now < self._next_scan:
             return 0
-        report = self.build(now)
+        report = self.build(now, stop=stop)
+        if stop is not None and stop.is_set():
+            return report.built
         self._next_scan = min(report.next_due or now + self.rescan, now + self.rescan)
         return report.built
+
+    def seconds_to_next_scan(self) -> float:
+        """How long ``run_due`` has nothing to do (0 before the first pass)."""
+        if self._next_scan is None:
+            return 0.0
+        return max(0.0, (self._next_scan - self.clock()) / timedelta(seconds=1))
 
     def send_now(
         self, reader_ids: Sequence[int] | None = None, mode: DigestMode = "daily"
@@ -305,17 +317,32 @@ class DigestScheduler:
         force: bool = False,
         modes: Sequence[DigestMode] = DIGEST_MODES,
         only: Sequence[int] | None = None,
+        stop: threading.Event | None = None,
     ) -> DigestReport:
-        """Build the digests due at ``now`` (with ``force``: every reader's, due or not)."""
+        """Build the digests due at ``now`` (with ``force``: every reader's, due or not),
+        batch by batch until done or ``stop`` is set."""
         report = DigestReport()
+        analysed = 0  # digests built by this pass when it last analysed their tables
         for readers in reader_batches(self.db, self.batch_size, only):
+            if stop is not None and stop.is_set():
+                break
             with self.db.session() as session:
                 due = self._due(session, readers, now, force, modes, report)
                 write_digests(session, due, now, report)
-        if report.built >= self.analyze_after and self.db.dialect == "postgresql":
-            with self.db.session() as session:  # see "Statistics" in the module docstring
-                session.execute(text("ANALYZE digests, digest_items, deliveries"))
+            if report.built >= max(self.analyze_after, 2 * analysed):
+                analysed = self._analyse(report.built)
+        stopped = stop is not None and stop.is_set()
+        if report.built >= self.analyze_after and report.built > analysed and not stopped:
+            self._analyse(report.built)
         return report
+
+    def _analyse(self, built: int) -> int:
+        """PostgreSQL: fresh statistics for the tables a pass fills (see "Statistics" in the
+        module docstring); returns ``built``."""
+        if self.db.dialect == "postgresql":
+            with self.db.session() as session:
+                session.execute(text("ANALYZE digests, digest_items, deliveries"))
+        return built
 
     def _due(
         self,
