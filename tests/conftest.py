@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
@@ -14,7 +15,24 @@ from tidings.config import Settings
 from tidings.store.db import Database
 from tidings.worker import Extractor
 
-POSTGRES_URL = os.environ.get("TIDINGS_TEST_POSTGRES_URL", "")
+# The machine's local server with trust auth (.ci/run's default too), used when
+# TIDINGS_TEST_POSTGRES_URL is not set and it answers: `make test` on a fresh clone then runs
+# the PostgreSQL tests as CI does.  Set the variable (empty: none) to choose otherwise.
+LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("TIDINGS_TEST_POSTGRES_URL")
+    if url is not None:
+        return url
+    try:
+        psycopg.connect(LOCAL_POSTGRES_URL, connect_timeout=2).close()
+    except psycopg.Error:
+        return ""
+    return LOCAL_POSTGRES_URL
+
+
+POSTGRES_URL = _postgres_url()
 TEMPLATE = f"tidings_template_{os.getpid()}"
 
 
@@ -27,7 +45,11 @@ def _require_postgres() -> None:
     if not POSTGRES_URL:
         if os.environ.get("CI"):
             pytest.fail("TIDINGS_TEST_POSTGRES_URL is not set: PostgreSQL tests must run in CI")
-        pytest.skip("TIDINGS_TEST_POSTGRES_URL is not set")
+        if "TIDINGS_TEST_POSTGRES_URL" in os.environ:
+            pytest.skip("TIDINGS_TEST_POSTGRES_URL is empty")
+        pytest.skip(
+            f"TIDINGS_TEST_POSTGRES_URL is not set and no server answers at {LOCAL_POSTGRES_URL}"
+        )
 
 
 @pytest.fixture(scope="session")
