@@ -258,3 +258,46 @@ def test_quiet_cases_under_one_anchor_are_decided_together_and_loud_ones_alone()
     index.remove(6)
     del alerts[6]
     agrees()
+
+
+def test_second_keys_of_a_first_key_cover_its_exact_and_checked_pairs_through_changes():
+    """Under the first key `kim`, the pairs holding ready matches (`kim jong`) and those
+    holding checks (`kim korea -trump`) share one set of second keys: an article with none of
+    them skips both at once, and every add, change and remove keeps that set exact."""
+    stats = TokenStats({"kim": 0.001, "jong": 0.002, "korea": 0.003, "trump": 0.004, "the": 0.9})
+    index = AlertIndex(stats)
+    alerts: dict[int, str] = {}
+    texts = ["Kim spoke", "Kim Jong spoke", "Kim in Korea", "Kim met Trump in Korea", "Jong"]
+    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+
+    def change(alert_id: int, query: str | None) -> None:
+        if query is None:
+            index.remove(alert_id)
+            del alerts[alert_id]
+        else:
+            index.add(alert_id, query)
+            alerts[alert_id] = query
+        for article in articles:
+            assert sorted(index.match(article)) == expected(alerts, article)
+
+    def seconds() -> frozenset[str]:
+        posting = index._postings.get("kim")  # noqa: SLF001 - the mechanism under test
+        return posting.seconds if posting is not None else frozenset()
+
+    change(1, "kim jong")  # exact, anchored under (kim, jong)
+    assert seconds() == {"jong"}
+    change(2, "kim korea -trump")  # checked, under (kim, korea)
+    assert seconds() == {"jong", "korea"}
+    change(3, "kim jong -the")  # checked too, under (kim, jong) like the exact one
+    assert seconds() == {"jong", "korea"}
+    change(1, None)  # the exact pair goes, the checked one under `jong` stays
+    assert seconds() == {"jong", "korea"}
+    change(3, "kim trump")  # a change: the check under `jong` goes, an exact pair comes
+    assert seconds() == {"korea", "trump"}
+    change(2, None)
+    assert seconds() == {"trump"}
+    change(4, "kim")
+    change(3, None)
+    assert seconds() == frozenset()
+    change(4, None)
+    assert not index._postings  # noqa: SLF001

@@ -273,9 +273,11 @@ class AlertIndex:
     def _checks(self, anchor: Anchor) -> _Checks:
         """What needs a check under ``anchor`` (made empty if new)."""
         posting = self._posting(anchor[0])
+        if len(anchor) > 1:
+            return posting.inner_checks(anchor[1])
         if posting.checks is None:
             posting.checks = _Checks()
-        return posting.checks if len(anchor) == 1 else posting.checks.inner(anchor[1])
+        return posting.checks
 
     def _conds_of(self, case: _Case) -> _Conds:
         """The conditional cases ``case`` is checked with."""
@@ -299,17 +301,18 @@ class AlertIndex:
     def _release(self, anchor: Anchor, item: _Case | _Group) -> None:
         """Take ``item`` out of the checks under ``anchor``, dropping what is left empty."""
         posting = self._postings[anchor[0]]
-        checks = posting.checks
-        assert checks is not None
         if len(anchor) == 1:
+            checks = posting.checks
+            assert checks is not None
             checks.drop(item)
+            if checks.empty():
+                posting.checks = None
         else:
-            inner = checks.pairs[anchor[1]]  # type: ignore[index]
+            assert posting.inner is not None
+            inner = posting.inner[anchor[1]]
             inner.drop(item)
             if inner.empty():
-                checks.drop_inner(anchor[1])
-        if checks.empty():
-            posting.checks = None
+                posting.drop_inner(anchor[1])
         if posting.empty():
             del self._postings[anchor[0]]
 
@@ -391,17 +394,24 @@ class AlertIndex:
         C-level ``map``, ``chain``, ``compress`` and set operations: no Python frame or loop
         turn per anchor or per case, only one per posting that has checks."""
         postings = self._postings
+        isdisjoint, intersection = keys.isdisjoint, keys.intersection
         found = list(map(postings.__getitem__, postings.keys() & keys))
         answer = list(chain.from_iterable(map(_MATCHES, found)))
-        answer.extend(chain.from_iterable(_under_pairs(found, keys)))
+        # Most postings found anchor nothing under a pair, or none of their pairs' second keys
+        # is here (at 1M alerts an article finds ~190 postings and ~14 of their pairs): one
+        # disjointness test each against all their second keys, which makes no set, finds
+        # the few that have some, whether their pairs hold matches or checks.
+        paired = list(compress(found, map(not_, map(isdisjoint, map(_SECONDS, found)))))
+        exact_pairs = list(filter(_PAIRS, paired))
+        answer.extend(chain.from_iterable(_under(exact_pairs, _PAIRS, _PAIR_LOOKUP, keys)))
         exact = len(answer)
         take = answer.extend
-        isdisjoint, intersection = keys.isdisjoint, keys.intersection
         conditions = 0
         checked: set[_Group] = set(self._always)
         update = checked.update
         to_check = list(filter(None, map(_CHECKS, found)))
-        to_check.extend(_under_pairs(to_check, keys))
+        checked_pairs = list(filter(_INNER, paired))
+        to_check.extend(_under(checked_pairs, _INNER, _INNER_LOOKUP, keys))
         for checks in to_check:
             conds = checks.conds
             if conds is not None:  # quiet cases: each holds when none of its keys is here
@@ -444,10 +454,7 @@ class AlertIndex:
             "case_programs": sum(1 for group in self._groups.values() if group.cases),
             "always_check": len(self._always),
             "anchor_keys": len(self._postings),
-            "pair_anchors": sum(
-                len(p.pairs.keys() | (p.checks.pairs or {} if p.checks else {}).keys())
-                for p in self._postings.values()
-            ),
+            "pair_anchors": sum(len(p.seconds) for p in self._postings.values()),
             **counters,
             "candidates_per_match": counters["verified"] / max(1, counters["verified_matched"]),
         }
@@ -550,18 +557,20 @@ class _Conds:
 class _Posting:
     """What is anchored under one key, alone or as the first of a pair: the ``Match`` of each
     alert of an exact case under the key (``matches``) and under the key and a second one
-    (``pairs``, by second key; ``seconds`` are its keys), and what needs a check.
+    (``pairs``, by second key), what needs a check under the key (``checks``) and under the
+    key and a second one (``inner``, by second key), and ``seconds``: the second keys of both.
 
     Every posting has all the attributes, empty if need be, so that an article takes the
     matches of all its postings with ``map`` over them."""
 
-    __slots__ = ("matches", "pairs", "seconds", "checks")
+    __slots__ = ("matches", "pairs", "seconds", "checks", "inner")
 
     def __init__(self) -> None:
         self.matches: tuple[Match, ...] = ()
         self.pairs: Mapping[str, tuple[Match, ...]] = _NO_PAIRS
-        self.seconds: frozenset[str] = frozenset()
+        self.seconds: frozenset[str] = _NOTHING
         self.checks: _Checks | None = None
+        self.inner: dict[str, _Checks] | None = None
 
     def take_match(self, rest: tuple[str, ...], match: Match) -> None:
         """Add ``match`` under this key alone (``rest`` empty) or with a second key."""
@@ -572,9 +581,8 @@ class _Posting:
         if not self.pairs:
             self.pairs = {}
         pairs = cast(dict[str, tuple[Match, ...]], self.pairs)
-        if second not in pairs:
-            self.seconds = self.seconds | {second}
         pairs[second] = pairs.get(second, ()) + (match,)
+        self._add_second(second)
 
     def drop_match(self, rest: tuple[str, ...], alert_id: int) -> None:
         """Remove the match of ``alert_id`` under this key alone (``rest`` empty) or with a
@@ -587,12 +595,38 @@ class _Posting:
         pairs[second] = _without(pairs[second], alert_id)
         if not pairs[second]:
             del pairs[second]
-            self.seconds = self.seconds - {second}
-        if not pairs:
-            self.pairs = _NO_PAIRS
+            if not pairs:
+                self.pairs = _NO_PAIRS
+            self._drop_second(second)
+
+    def inner_checks(self, second: str) -> _Checks:
+        """The checks of the pair (this key, ``second``), made empty if new."""
+        if self.inner is None:
+            self.inner = {}
+        checks = self.inner.get(second)
+        if checks is None:
+            checks = self.inner[second] = _Checks()
+            self._add_second(second)
+        return checks
+
+    def drop_inner(self, second: str) -> None:
+        assert self.inner is not None
+        del self.inner[second]
+        if not self.inner:
+            self.inner = None
+        self._drop_second(second)
+
+    def _add_second(self, second: str) -> None:
+        if second not in self.seconds:
+            self.seconds = self.seconds | {second}
+
+    def _drop_second(self, second: str) -> None:
+        """Forget ``second`` unless the pairs or the checks still have it."""
+        if second not in self.pairs and (self.inner is None or second not in self.inner):
+            self.seconds = self.seconds - {second} or _NOTHING
 
     def empty(self) -> bool:
-        return not (self.matches or self.pairs or self.checks)
+        return not (self.matches or self.pairs or self.checks or self.inner)
 
 
 _NO_PAIRS: Mapping[str, tuple[Match, ...]] = MappingProxyType({})
@@ -600,19 +634,18 @@ _MATCHES = attrgetter("matches")
 _CHECKS = attrgetter("checks")
 _PAIRS = attrgetter("pairs")
 _PAIR_LOOKUP = attrgetter("pairs.__getitem__")
+_INNER = attrgetter("inner")
+_INNER_LOOKUP = attrgetter("inner.__getitem__")
 _SECONDS = attrgetter("seconds")
 
 
-def _under_pairs(holders: list[Any], keys: set[str]) -> Iterator[Any]:
-    """What ``holders`` (postings, or their checks) hold under the pairs of their key and a
-    second key in ``keys``: C-level, without a Python frame per holder or pair."""
-    paired = list(filter(_PAIRS, holders))
-    # Most holders have none of their second keys here (at 1M alerts an article reaches ~150
-    # holders and ~14 of their pairs): a disjointness test each, which makes no set, finds
-    # the few that have some.
-    hit = list(compress(paired, map(not_, map(keys.isdisjoint, map(_SECONDS, paired)))))
-    seconds_here = map(keys.intersection, map(_SECONDS, hit))
-    return chain.from_iterable(map(map, map(_PAIR_LOOKUP, hit), seconds_here))
+def _under(
+    holders: list[_Posting], by_second: attrgetter[Any], lookup: attrgetter[Any], keys: set[str]
+) -> Iterator[Any]:
+    """What ``holders`` hold in their ``by_second`` mapping under the second keys in ``keys``:
+    C-level, without a Python frame per holder or pair."""
+    seconds_here = map(keys.intersection, map(by_second, holders))
+    return chain.from_iterable(map(map, map(lookup, holders), seconds_here))
 
 
 def _without(matches: tuple[Match, ...], alert_id: int) -> tuple[Match, ...]:
@@ -621,18 +654,15 @@ def _without(matches: tuple[Match, ...], alert_id: int) -> tuple[Match, ...]:
 
 
 class _Checks:
-    """What needs a check under one key, or under one pair of keys: the conditional cases,
-    the groups to verify, and (under a first key) the checks of its pairs."""
+    """What needs a check under one key, or under one pair of keys: the conditional cases
+    and the groups to verify."""
 
-    __slots__ = ("conds", "loud", "groups", "pairs", "seconds")
+    __slots__ = ("conds", "loud", "groups")
 
     def __init__(self) -> None:
         self.conds: _Conds | None = None  # quiet cases, none needing another key
         self.loud: _Conds | None = None  # the others, each checked on its own
         self.groups: list[_Group] | None = None
-        self.pairs: dict[str, _Checks] | None = None
-        # The keys of ``pairs``: ``&`` with an article's keys is the quickest way to its pairs.
-        self.seconds: frozenset[str] = frozenset()
 
     def take_case(self, case: _Case, veto: frozenset[str] | None) -> None:
         """Add a quiet case (``veto`` None) or a loud one with the common keys it excludes."""
@@ -649,16 +679,6 @@ class _Checks:
         if self.groups is None:
             self.groups = []
         self.groups.append(group)
-
-    def inner(self, second: str) -> _Checks:
-        """The checks of the pair (this key, ``second``), made empty if new."""
-        if self.pairs is None:
-            self.pairs = {}
-        posting = self.pairs.get(second)
-        if posting is None:
-            posting = self.pairs[second] = _Checks()
-            self.seconds = frozenset(self.pairs)
-        return posting
 
     def drop(self, item: _Case | _Group) -> None:
         """Remove ``item`` (this very object)."""
@@ -679,15 +699,8 @@ class _Checks:
         if not self.groups:
             self.groups = None
 
-    def drop_inner(self, second: str) -> None:
-        assert self.pairs is not None
-        del self.pairs[second]
-        self.seconds = frozenset(self.pairs)
-        if not self.pairs:
-            self.pairs = None
-
     def empty(self) -> bool:
-        return not (self.conds or self.loud or self.groups or self.pairs)
+        return not (self.conds or self.loud or self.groups)
 
 
 # --- compiling ------------------------------------------------------------------------------
