@@ -254,8 +254,9 @@ def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, f
 
 def _phases(index: AlertIndex, articles: list[MatchArticle]) -> dict[str, float]:
     """Where ``match`` spends its CPU time per article, measured on the same articles again:
-    analysing the article into keys, looking its keys up (taking the matches found, checking
-    the conditions) and verifying the rest.  Then, in passes of their own: ``probe``, only
+    analysing the article into keys (with finding their postings: each key is probed once, for
+    its posting and, a word, for whether it starts a word pair some query needs), looking its
+    keys up (taking the matches found, checking the conditions) and verifying the rest.  Then, in passes of their own: ``probe``, only
     finding the article's postings in the anchor dictionary (the least an index of anchors
     must do), and ``take``, only building the answer from the ready matches of exact cases
     found (the least that producing the matches costs)."""
@@ -268,9 +269,9 @@ def _phases(index: AlertIndex, articles: list[MatchArticle]) -> dict[str, float]
     all_keys, all_found = [], []
     for article in articles:
         t0 = time.process_time()
-        seen = ArticleKeys(article, index._pair_heads)  # noqa: SLF001
+        seen = ArticleKeys(article, postings=postings)
         t1 = time.process_time()
-        answer, _, _, checked = index._look_up(seen.keys)  # noqa: SLF001
+        answer, _, _, checked = index._look_up(seen.keys, seen.found or [])  # noqa: SLF001
         t2 = time.process_time()
         _verify(checked, seen, answer)
         t3 = time.process_time()

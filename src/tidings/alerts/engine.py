@@ -159,9 +159,11 @@ class AlertIndex:
         self._always_threshold = always_threshold
         self._alerts: dict[int, _Group] = {}
         self._groups: dict[Keyed, _Group] = {}
-        self._postings: dict[str, _Posting] = {}  # first anchor key → what is anchored there
+        # First anchor key → what is anchored there; every first word of a word pair that a
+        # query needs has one too (its ``heads`` counts those queries), so that an article
+        # finds the postings of its words and which of them start a wanted pair in one probe.
+        self._postings: dict[str, _Posting] = {}
         self._always: dict[_Group, None] = {}
-        self._pair_heads: dict[str, int] = {}  # first word of a word pair a query needs → uses
         self._counters = dict.fromkeys(
             (
                 "articles",
@@ -222,11 +224,12 @@ class AlertIndex:
             _pop_alert(group.members, alert_id, group.terms is not None)
         if not group.size:
             del self._groups[group.keyed]
-            for word in _pair_heads(group.keyed):
-                self._pair_heads[word] -= 1
-                if not self._pair_heads[word]:
-                    del self._pair_heads[word]
             self._unindex(group)
+            for word in _pair_heads(group.keyed):
+                posting = self._postings[word]
+                posting.heads -= 1
+                if posting.empty():
+                    del self._postings[word]
         return True
 
     def __len__(self) -> int:
@@ -238,7 +241,7 @@ class AlertIndex:
     def _new_group(self, keyed: Keyed) -> _Group:
         group = self._groups[keyed] = _Group(keyed, self._cases(keyed))
         for word in _pair_heads(keyed):
-            self._pair_heads[word] = self._pair_heads.get(word, 0) + 1
+            self._posting(word).heads += 1
         if group.cases is not None:
             for case in group.cases:
                 if case.watch:
@@ -371,8 +374,8 @@ class AlertIndex:
 
     def match(self, article: MatchArticle) -> list[Match]:
         """The alerts ``article`` matches, each with its matched terms (in no particular order)."""
-        seen = ArticleKeys(article, self._pair_heads)
-        answer, exact, conditions, checked = self._look_up(seen.keys)
+        seen = ArticleKeys(article, postings=self._postings)
+        answer, exact, conditions, checked = self._look_up(seen.keys, cast(list, seen.found))
         found = len(answer) - exact
         matched = _verify(checked, seen, answer)
         counters = self._counters
@@ -385,17 +388,18 @@ class AlertIndex:
         counters["matches"] += len(answer)
         return answer
 
-    def _look_up(self, keys: set[str]) -> tuple[list[Match], int, int, set[_Group]]:
-        """What the article's keys find: the matches of exact cases followed by those of the
-        conditional cases that hold, how many of them are exact, how many conditions were
-        checked, and the groups to verify (anchored under its keys, and the always-check set).
+    def _look_up(
+        self, keys: set[str], found: list[_Posting]
+    ) -> tuple[list[Match], int, int, set[_Group]]:
+        """What the article's keys and their postings (``found``) find: the matches of exact
+        cases followed by those of the conditional cases that hold, how many of them are exact,
+        how many conditions were checked, and the groups to verify (anchored under its keys,
+        and the always-check set).
 
         Exact cases are taken for all the keys at once and the conditions are checked with
         C-level ``map``, ``chain``, ``compress`` and set operations: no Python frame or loop
         turn per anchor or per case, only one per posting that has checks."""
-        postings = self._postings
         isdisjoint, intersection = keys.isdisjoint, keys.intersection
-        found = list(map(postings.__getitem__, postings.keys() & keys))
         answer = list(chain.from_iterable(map(_MATCHES, found)))
         # Most postings found anchor nothing under a pair, or none of their pairs' second keys
         # is here (at 1M alerts an article finds ~190 postings and ~14 of their pairs): one
@@ -453,7 +457,7 @@ class AlertIndex:
             ),
             "case_programs": sum(1 for group in self._groups.values() if group.cases),
             "always_check": len(self._always),
-            "anchor_keys": len(self._postings),
+            "anchor_keys": sum(1 for p in self._postings.values() if p.anchors()),
             "pair_anchors": sum(len(p.seconds) for p in self._postings.values()),
             **counters,
             "candidates_per_match": counters["verified"] / max(1, counters["verified_matched"]),
@@ -563,7 +567,7 @@ class _Posting:
     Every posting has all the attributes, empty if need be, so that an article takes the
     matches of all its postings with ``map`` over them."""
 
-    __slots__ = ("matches", "pairs", "seconds", "checks", "inner")
+    __slots__ = ("matches", "pairs", "seconds", "checks", "inner", "heads")
 
     def __init__(self) -> None:
         self.matches: tuple[Match, ...] = ()
@@ -571,6 +575,7 @@ class _Posting:
         self.seconds: frozenset[str] = _NOTHING
         self.checks: _Checks | None = None
         self.inner: dict[str, _Checks] | None = None
+        self.heads = 0  # queries that need a word pair of the text starting with this key
 
     def take_match(self, rest: tuple[str, ...], match: Match) -> None:
         """Add ``match`` under this key alone (``rest`` empty) or with a second key."""
@@ -625,8 +630,12 @@ class _Posting:
         if second not in self.pairs and (self.inner is None or second not in self.inner):
             self.seconds = self.seconds - {second} or _NOTHING
 
+    def anchors(self) -> bool:
+        """Whether anything is anchored here (a posting may be kept only for ``heads``)."""
+        return bool(self.matches or self.pairs or self.checks or self.inner)
+
     def empty(self) -> bool:
-        return not (self.matches or self.pairs or self.checks or self.inner)
+        return not (self.heads or self.anchors())
 
 
 _NO_PAIRS: Mapping[str, tuple[Match, ...]] = MappingProxyType({})
@@ -637,6 +646,7 @@ _PAIR_LOOKUP = attrgetter("pairs.__getitem__")
 _INNER = attrgetter("inner")
 _INNER_LOOKUP = attrgetter("inner.__getitem__")
 _SECONDS = attrgetter("seconds")
+_HEADS = attrgetter("heads")
 
 
 def _under(
@@ -902,29 +912,50 @@ class ArticleKeys:
     """An article as the engine sees it: the set of its keys (its words, word pairs, title
     words and pairs, site and language), and the full view only if a query needs it."""
 
-    __slots__ = ("keys", "title", "text", "host", "path", "language", "_view")
+    __slots__ = ("keys", "found", "title", "text", "host", "path", "language", "_view")
 
-    def __init__(self, article: MatchArticle, pair_heads: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        article: MatchArticle,
+        pair_heads: Mapping[str, Any] | None = None,
+        *,
+        postings: Mapping[str, _Posting] | None = None,
+    ) -> None:
         """``pair_heads``: the first words of the word pairs wanted from the text (all if
-        None); the title's pairs are all kept, it is short."""
+        None); the title's pairs are all kept, it is short.  Or ``postings``, an index's:
+        then ``found`` lists the postings of the article's keys, and the wanted pairs are those
+        whose first word's posting has ``heads``."""
         self.host, self.path = url_host_path(article.url)
         self.title, self.text = analyze(article.title), analyze(article.text)
         self.language = article.language
         keys = set(self.text)
+        keys.update(self.title)
         pairs: Iterable[tuple[str, str]] = pairwise(self.text)
-        if pair_heads is not None:
-            # Each distinct word is looked up in the (large, cold) ``pair_heads`` once; the
-            # text's words then in the small set of those that are heads.
+        found: list[_Posting] | None = None
+        if postings is not None:
+            # Each distinct word is looked up in the (large, cold) postings once, for its
+            # posting and for whether it starts a wanted pair; the text's words then in the
+            # small set of those that do.
+            hits = list(postings.keys() & keys)
+            found = list(map(postings.__getitem__, hits))
+            heads = set(compress(hits, map(_HEADS, found)))
+            pairs = compress(pairs, map(heads.__contains__, self.text))
+        elif pair_heads is not None:
             heads = pair_heads.keys() & keys
             pairs = compress(pairs, map(heads.__contains__, self.text))
-        keys.update(self.title)
-        keys.update(map(" ".join, pairs))
+        # The other keys: pairs, title keys, site and language (never a word: each has a
+        # space or a colon).
+        others = set(map(" ".join, pairs))
         title_pairs = pair_keys(self.title)
-        keys.update(title_pairs)
-        keys.update(map(TITLE.__add__, self.title))
-        keys.update(map(TITLE.__add__, title_pairs))
-        keys.update(field_tokens(self.host, self.language))
+        others.update(title_pairs)
+        others.update(map(TITLE.__add__, self.title))
+        others.update(map(TITLE.__add__, title_pairs))
+        others.update(field_tokens(self.host, self.language))
+        if found is not None and postings is not None:
+            found.extend(map(postings.__getitem__, postings.keys() & others))
+        keys |= others
         self.keys = keys
+        self.found = found
         self._view: ArticleView | None = None
 
     def view(self) -> ArticleView:
