@@ -39,6 +39,7 @@ import psutil
 import tantivy
 
 from tidings.alerts.engine import AlertIndex
+from tidings.alerts.hugepages import use_huge_pages
 from tidings.alerts.model import MatchArticle, url_host_path
 from tidings.alerts.query import And, Lang, Node, Not, Or, Phrase, Site, Term, parse
 from tidings.alerts.stats import _COMMON_ENGLISH
@@ -216,9 +217,10 @@ def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, f
     for alert_id, query in enumerate(queries, start=1):
         index.add(alert_id, query)
     gc.enable()
+    gc.freeze()  # then long-lived alerts out of the collector's way
+    use_huge_pages()  # as load() does too
     build = time.process_time() - start
     memory = rss() - before
-    gc.freeze()  # then long-lived alerts out of the collector's way
     for article in articles[:20]:  # warm up
         index.match(article)
     index = _reset_counters(index)
