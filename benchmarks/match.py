@@ -209,7 +209,9 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, float]:
+def run_tidings(
+    queries: list[str], articles: list[MatchArticle], huge_pages: bool = True
+) -> dict[str, float]:
     before = rss()
     start = time.process_time()
     gc.disable()  # as SyncedAlertIndex.load() does: no collections while the index grows,
@@ -218,7 +220,8 @@ def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, f
         index.add(alert_id, query)
     gc.enable()
     gc.freeze()  # then long-lived alerts out of the collector's way
-    use_huge_pages()  # as load() does too
+    if huge_pages:
+        use_huge_pages()  # as load() does too
     build = time.process_time() - start
     memory = rss() - before
     for article in articles[:20]:  # warm up
@@ -488,13 +491,16 @@ def measure_db_load(size: int, url: str | None) -> dict[str, float]:
 # --- driver ---------------------------------------------------------------------------------
 
 
-def measure(size: int, articles_count: int, batch: int, sample: int) -> dict[str, float]:
+def measure(
+    size: int, articles_count: int, batch: int, sample: int, huge_pages: bool = True
+) -> dict[str, float]:
     rng = random.Random(SEED)
     world = make_world(rng)
     queries = [make_alert(world, rng) for _ in range(size)]
     articles = [make_article(world, rng, n) for n in range(1, articles_count + 1)]
     result: dict[str, float] = {"alerts": size}
-    result.update(run_tidings(queries, articles))
+    result.update(run_tidings(queries, articles, huge_pages))
+    result["huge_pages"] = huge_pages
     result.update(run_peer(queries, articles[:batch], sample))
     result["speedup"] = result["articles_per_s"] / result["peer_articles_per_s"]
     return result
@@ -546,6 +552,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="peer micro-batch size (articles)")
     parser.add_argument("--sample", type=int, default=20000, help="peer alerts sampled at most")
     parser.add_argument("--preview-articles", type=int, default=50_000, help="0 skips the preview")
+    parser.add_argument(
+        "--no-huge-pages",
+        dest="huge_pages",
+        action="store_false",
+        help="leave the index on the pages the allocator gets (load() asks for huge pages)",
+    )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--preview-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -559,7 +571,11 @@ def main() -> None:
         args.sizes, args.articles, args.batch, args.sample = "10000,100000", 500, 100, 5000
         args.preview_articles = 10_000
     if args.one_size:
-        print(json.dumps(measure(args.one_size, args.articles, args.batch, args.sample)))
+        print(
+            json.dumps(
+                measure(args.one_size, args.articles, args.batch, args.sample, args.huge_pages)
+            )
+        )
         return
     if args.db_load:
         print(json.dumps(measure_db_load(args.db_load, args.db_url)))
@@ -580,6 +596,7 @@ def main() -> None:
             str(args.batch),
             "--sample",
             str(args.sample),
+            *([] if args.huge_pages else ["--no-huge-pages"]),
         ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
