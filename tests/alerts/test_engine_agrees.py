@@ -301,3 +301,41 @@ def test_second_keys_of_a_first_key_cover_its_exact_and_checked_pairs_through_ch
     assert seconds() == frozenset()
     change(4, None)
     assert not index._postings  # noqa: SLF001
+
+
+def test_an_article_forms_the_word_pairs_of_a_wanted_head_and_tail_through_changes():
+    """An article forms only the word pairs whose first word starts and whose second word ends
+    a pair some query needs (counted on the words' postings): each add, change and remove of a
+    phrase keeps those counts, and a posting kept only for them goes with the last of them."""
+    index = AlertIndex()
+    alerts: dict[int, str] = {}
+    texts = ["Kim Jong Un spoke", "Jong Un and Kim", "Un Kim Jong", "Kim Jong", "the un"]
+    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+
+    def change(alert_id: int, query: str | None) -> None:
+        if query is None:
+            index.remove(alert_id)
+            del alerts[alert_id]
+        else:
+            index.add(alert_id, query)
+            alerts[alert_id] = query
+        for article in articles:
+            assert sorted(index.match(article)) == expected(alerts, article)
+
+    def ends(word: str) -> tuple[int, int] | None:
+        posting = index._postings.get(word)  # noqa: SLF001 - the mechanism under test
+        return None if posting is None else (posting.heads, posting.tails)
+
+    change(1, '"kim jong"')
+    assert (ends("kim"), ends("jong")) == ((1, 0), (0, 1))
+    change(2, '"jong un" -the')  # `jong` ends one pair and starts another
+    assert (ends("jong"), ends("un")) == ((1, 1), (0, 1))
+    change(3, '"kim jong un"')  # a long phrase: both its pairs
+    assert (ends("kim"), ends("jong"), ends("un")) == ((2, 0), (2, 2), (0, 2))
+    change(1, '"un kim"')  # a change: `kim jong` goes, `un kim` comes
+    assert (ends("kim"), ends("jong"), ends("un")) == ((1, 1), (2, 1), (1, 2))
+    change(3, None)
+    assert (ends("kim"), ends("jong"), ends("un")) == ((0, 1), (1, 0), (1, 1))
+    change(2, None)
+    change(1, None)
+    assert not index._postings  # noqa: SLF001 - nothing kept for pairs no query needs

@@ -42,7 +42,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from itertools import chain, combinations, compress, pairwise, product, repeat
-from operator import attrgetter, eq, not_
+from operator import attrgetter, eq, itemgetter, not_
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -159,9 +159,10 @@ class AlertIndex:
         self._always_threshold = always_threshold
         self._alerts: dict[int, _Group] = {}
         self._groups: dict[Keyed, _Group] = {}
-        # First anchor key → what is anchored there; every first word of a word pair that a
-        # query needs has one too (its ``heads`` counts those queries), so that an article
-        # finds the postings of its words and which of them start a wanted pair in one probe.
+        # First anchor key → what is anchored there; every word of a word pair that a query
+        # needs has one too (its ``heads`` and ``tails`` count those queries), so that an
+        # article finds the postings of its words and which pairs of them are wanted in one
+        # probe per word.
         self._postings: dict[str, _Posting] = {}
         self._always: dict[_Group, None] = {}
         self._counters = dict.fromkeys(
@@ -225,11 +226,12 @@ class AlertIndex:
         if not group.size:
             del self._groups[group.keyed]
             self._unindex(group)
-            for word in _pair_heads(group.keyed):
-                posting = self._postings[word]
-                posting.heads -= 1
-                if posting.empty():
-                    del self._postings[word]
+            for first, second in _wanted_pairs(group.keyed):
+                self._postings[first].heads -= 1
+                self._postings[second].tails -= 1
+                for word in (first, second):
+                    if word in self._postings and self._postings[word].empty():
+                        del self._postings[word]
         return True
 
     def __len__(self) -> int:
@@ -240,8 +242,9 @@ class AlertIndex:
 
     def _new_group(self, keyed: Keyed) -> _Group:
         group = self._groups[keyed] = _Group(keyed, self._cases(keyed))
-        for word in _pair_heads(keyed):
-            self._posting(word).heads += 1
+        for first, second in _wanted_pairs(keyed):
+            self._posting(first).heads += 1
+            self._posting(second).tails += 1
         if group.cases is not None:
             for case in group.cases:
                 if case.watch:
@@ -567,7 +570,7 @@ class _Posting:
     Every posting has all the attributes, empty if need be, so that an article takes the
     matches of all its postings with ``map`` over them."""
 
-    __slots__ = ("matches", "pairs", "seconds", "checks", "inner", "heads")
+    __slots__ = ("matches", "pairs", "seconds", "checks", "inner", "heads", "tails")
 
     def __init__(self) -> None:
         self.matches: tuple[Match, ...] = ()
@@ -575,7 +578,10 @@ class _Posting:
         self.seconds: frozenset[str] = _NOTHING
         self.checks: _Checks | None = None
         self.inner: dict[str, _Checks] | None = None
-        self.heads = 0  # queries that need a word pair of the text starting with this key
+        # Queries that need a word pair of the text starting (``heads``) or ending (``tails``)
+        # with this key: an article forms only the pairs of a head and a tail.
+        self.heads = 0
+        self.tails = 0
 
     def take_match(self, rest: tuple[str, ...], match: Match) -> None:
         """Add ``match`` under this key alone (``rest`` empty) or with a second key."""
@@ -631,11 +637,12 @@ class _Posting:
             self.seconds = self.seconds - {second} or _NOTHING
 
     def anchors(self) -> bool:
-        """Whether anything is anchored here (a posting may be kept only for ``heads``)."""
+        """Whether anything is anchored here (a posting may be kept only for ``heads`` or
+        ``tails``)."""
         return bool(self.matches or self.pairs or self.checks or self.inner)
 
     def empty(self) -> bool:
-        return not (self.heads or self.anchors())
+        return not (self.heads or self.tails or self.anchors())
 
 
 _NO_PAIRS: Mapping[str, tuple[Match, ...]] = MappingProxyType({})
@@ -647,6 +654,8 @@ _INNER = attrgetter("inner")
 _INNER_LOOKUP = attrgetter("inner.__getitem__")
 _SECONDS = attrgetter("seconds")
 _HEADS = attrgetter("heads")
+_TAILS = attrgetter("tails")
+_SECOND = itemgetter(1)
 
 
 def _under(
@@ -873,16 +882,17 @@ def _has_positive_or(keyed: Keyed) -> bool:
     return keyed[0] == OR or any(_has_positive_or(child) for child in keyed[1:])
 
 
-def _pair_heads(keyed: Keyed) -> Iterator[str]:
-    """The first words of the text's word pairs that ``keyed`` may look for."""
+def _wanted_pairs(keyed: Keyed) -> Iterator[tuple[str, str]]:
+    """The words of each word pair of the text that ``keyed`` may look for."""
     if isinstance(keyed, str):
         if " " in keyed and not keyed.startswith(TITLE):
-            yield keyed.partition(" ")[0]
+            first, _, second = keyed.partition(" ")
+            yield first, second
     elif keyed[0] == PHRASE:
-        yield from keyed[1].split()[:-1]
+        yield from pairwise(keyed[1].split())
     elif keyed[0] in (AND, OR, NOT):
         for child in keyed[1:]:
-            yield from _pair_heads(child)
+            yield from _wanted_pairs(child)
 
 
 def _holds(keyed: Keyed, keys: set[str], article: ArticleKeys) -> bool:
@@ -915,16 +925,12 @@ class ArticleKeys:
     __slots__ = ("keys", "found", "title", "text", "host", "path", "language", "_view")
 
     def __init__(
-        self,
-        article: MatchArticle,
-        pair_heads: Mapping[str, Any] | None = None,
-        *,
-        postings: Mapping[str, _Posting] | None = None,
+        self, article: MatchArticle, *, postings: Mapping[str, _Posting] | None = None
     ) -> None:
-        """``pair_heads``: the first words of the word pairs wanted from the text (all if
-        None); the title's pairs are all kept, it is short.  Or ``postings``, an index's:
-        then ``found`` lists the postings of the article's keys, and the wanted pairs are those
-        whose first word's posting has ``heads``."""
+        """``postings``: an index's, or None for an article's every key.  With them, ``found``
+        lists the postings of the article's keys, and the only word pairs of the text kept are
+        those of a word whose posting has ``heads`` and one whose posting has ``tails`` (the
+        title's pairs are all kept, it is short)."""
         self.host, self.path = url_host_path(article.url)
         self.title, self.text = analyze(article.title), analyze(article.text)
         self.language = article.language
@@ -934,15 +940,15 @@ class ArticleKeys:
         found: list[_Posting] | None = None
         if postings is not None:
             # Each distinct word is looked up in the (large, cold) postings once, for its
-            # posting and for whether it starts a wanted pair; the text's words then in the
-            # small set of those that do.
+            # posting and for whether it starts or ends a wanted pair; the text's words then
+            # in the small sets of those that do.  (At 1M alerts that keeps ~40 of ~155 pairs
+            # whose first word starts some wanted pair: fewer strings made and probed.)
             hits = list(postings.keys() & keys)
             found = list(map(postings.__getitem__, hits))
             heads = set(compress(hits, map(_HEADS, found)))
-            pairs = compress(pairs, map(heads.__contains__, self.text))
-        elif pair_heads is not None:
-            heads = pair_heads.keys() & keys
-            pairs = compress(pairs, map(heads.__contains__, self.text))
+            tails = set(compress(hits, map(_TAILS, found)))
+            headed = list(compress(pairs, map(heads.__contains__, self.text)))
+            pairs = compress(headed, map(tails.__contains__, map(_SECOND, headed)))
         # The other keys: pairs, title keys, site and language (never a word: each has a
         # space or a colon).
         others = set(map(" ".join, pairs))
