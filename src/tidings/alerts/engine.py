@@ -8,7 +8,9 @@ not with the number of alerts or queries it matches:
 * An article is analysed once into a set of **keys**: its words, its adjacent word pairs
   (``"kim jong"``), its title's words and pairs (``"intitle:kim"``), and pseudo-keys for its
   site and language (``"site:example.com"``, ``"lang:en"``).  No word contains a space or a
-  colon, so the kinds never collide.
+  colon, so the kinds never collide.  Each key is probed once in the index's postings: a
+  word's posting also says whether it starts or ends a word pair some query needs, and only
+  the text's pairs of such a start and such an end are formed and probed.
 * Each alert's query is compiled to a *program* (nested tuples), then to a **keyed** form in
   which every word, two-word phrase, ``intitle:`` word or pair, ``site:`` host and ``lang:``
   code is a key string, true when the article has that key.  Alerts with an equal keyed form
@@ -18,7 +20,9 @@ not with the number of alerts or queries it matches:
   **cases** (``_Case``), one per set of its ORs' keys that can be present: ``a OR b`` is "a
   without b", "b without a" and "a and b".  Cases exclude each other, and each fixes the
   matched terms, so every alert holds a ready ``Match`` per case.  A case is anchored under its
-  two rarest keys (a pair) or its only one; one that needs no other key and excludes none is
+  two rarest keys (a pair: under the first key's posting, by the second; one set of every
+  second key of a posting tells at once whether any of its pairs can hold) or its only one;
+  one that needs no other key and excludes none is
   **exact** (being found under its anchor *is* the match), the others are checked with one
   set operation each, under ``map`` and ``compress`` — except that the *quiet* ones under one
   anchor (excluding only uncommon keys, needing none) are decided together by one test against
