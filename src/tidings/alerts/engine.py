@@ -22,12 +22,11 @@ not with the number of alerts or queries it matches:
   matched terms, so every alert holds a ready ``Match`` per case.  A case is anchored under its
   two rarest keys (a pair: under the first key's posting, by the second; one set of every
   second key of a posting tells at once whether any of its pairs can hold) or its only one;
-  one that needs no other key and excludes none is
-  **exact** (being found under its anchor *is* the match), the others are checked with one
-  set operation each, under ``map`` and ``compress`` — except that the *quiet* ones under one
-  anchor (excluding only uncommon keys, needing none) are decided together by one test against
-  all the keys they exclude, and the *loud* ones that all exclude a common key are skipped
-  together when it is present.
+  one that needs no other key and excludes none is **exact** (being found under its anchor
+  *is* the match), the others are checked with one set operation each, under ``map`` and
+  ``compress`` — except that the *quiet* ones under one anchor (excluding only uncommon keys,
+  needing none) are decided together by one test against all the keys they exclude, and the
+  *loud* ones that all exclude a common key are skipped together when it is present.
 * Any other query (a phrase of three words or more, ``site:`` with a path, a negated AND, more
   than ``MAX_CASES`` cases) is expanded into alternatives (top-level ORs split, small ORs inside
   ANDs multiplied out), anchored the same way, and verified by walking its keyed tree; the
