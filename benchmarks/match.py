@@ -38,11 +38,12 @@ from itertools import accumulate
 import psutil
 import tantivy
 
-from tidings.alerts.engine import AlertIndex
+from tidings.alerts.analysis import analyze
+from tidings.alerts.engine import AlertIndex, field_tokens
 from tidings.alerts.hugepages import use_huge_pages
 from tidings.alerts.model import MatchArticle, url_host_path
 from tidings.alerts.query import And, Lang, Node, Not, Or, Phrase, Site, Term, parse
-from tidings.alerts.stats import _COMMON_ENGLISH
+from tidings.alerts.stats import _COMMON_ENGLISH, TokenStats
 
 SEED = 20180603
 SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
@@ -210,12 +211,15 @@ def rss() -> int:
 
 
 def run_tidings(
-    queries: list[str], articles: list[MatchArticle], huge_pages: bool = True
+    queries: list[str],
+    articles: list[MatchArticle],
+    huge_pages: bool = True,
+    stats: TokenStats | None = None,
 ) -> dict[str, float]:
     before = rss()
     start = time.process_time()
     gc.disable()  # as SyncedAlertIndex.load() does: no collections while the index grows,
-    index = AlertIndex()
+    index = AlertIndex(stats)
     for alert_id, query in enumerate(queries, start=1):
         index.add(alert_id, query)
     gc.enable()
@@ -492,18 +496,33 @@ def measure_db_load(size: int, url: str | None) -> dict[str, float]:
 
 
 def measure(
-    size: int, articles_count: int, batch: int, sample: int, huge_pages: bool = True
+    size: int,
+    articles_count: int,
+    batch: int,
+    sample: int,
+    huge_pages: bool = True,
+    learned: int = 0,
 ) -> dict[str, float]:
     rng = random.Random(SEED)
     world = make_world(rng)
     queries = [make_alert(world, rng) for _ in range(size)]
     articles = [make_article(world, rng, n) for n in range(1, articles_count + 1)]
+    stats = None
+    if learned:  # as SyncedAlertIndex learns them from the latest stored articles
+        seen = (make_article(world, rng, -n) for n in range(1, learned + 1))
+        stats = TokenStats.learn(map(_article_tokens, seen))
     result: dict[str, float] = {"alerts": size}
-    result.update(run_tidings(queries, articles, huge_pages))
+    result.update(run_tidings(queries, articles, huge_pages, stats))
     result["huge_pages"] = huge_pages
+    result["learned_stats"] = learned
     result.update(run_peer(queries, articles[:batch], sample))
     result["speedup"] = result["articles_per_s"] / result["peer_articles_per_s"]
     return result
+
+
+def _article_tokens(article: MatchArticle) -> list[str]:
+    host, _ = url_host_path(article.url)
+    return analyze(article.title) + analyze(article.text) + field_tokens(host, article.language)
 
 
 def report(results: list[dict[str, float]]) -> None:
@@ -558,6 +577,14 @@ def main() -> None:
         action="store_false",
         help="leave the index on the pages the allocator gets (load() asks for huge pages)",
     )
+    parser.add_argument(
+        "--learned-stats",
+        type=int,
+        default=0,
+        metavar="N",
+        help="anchor on token frequencies learned from N other generated articles, as a "
+        "worker learns them from the latest stored ones (default 0: the built-in prior)",
+    )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--preview-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -573,7 +600,14 @@ def main() -> None:
     if args.one_size:
         print(
             json.dumps(
-                measure(args.one_size, args.articles, args.batch, args.sample, args.huge_pages)
+                measure(
+                    args.one_size,
+                    args.articles,
+                    args.batch,
+                    args.sample,
+                    args.huge_pages,
+                    args.learned_stats,
+                )
             )
         )
         return
@@ -597,6 +631,8 @@ def main() -> None:
             "--sample",
             str(args.sample),
             *([] if args.huge_pages else ["--no-huge-pages"]),
+            "--learned-stats",
+            str(args.learned_stats),
         ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
