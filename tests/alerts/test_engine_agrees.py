@@ -339,3 +339,36 @@ def test_an_article_forms_the_word_pairs_of_a_wanted_head_and_tail_through_chang
     change(2, None)
     change(1, None)
     assert not index._postings  # noqa: SLF001 - nothing kept for pairs no query needs
+
+
+def test_a_query_of_common_keys_split_into_cases_is_anchored_not_walked_for_every_article():
+    """`the`, `police -the` and `said OR kim` have only keys in most articles: their cases are
+    still anchored under them (a set operation where found) instead of joining the
+    always-check set, walked for every article; a long phrase of common words still joins it."""
+    stats = TokenStats({"the": 0.9, "police": 0.7, "said": 0.6, "kim": 0.001})
+    queries = {1: "the", 2: "police -the", 3: "said OR kim", 4: '"the police said"'}
+    index = AlertIndex(stats)
+    alerts = dict(queries)
+    for alert_id, query in queries.items():
+        index.add(alert_id, query)
+    texts = ["The police said", "Police said Kim", "Kim", "the end"]
+    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+
+    def agrees() -> None:
+        for article in articles:
+            assert sorted(index.match(article)) == expected(alerts, article)
+
+    agrees()
+    stats_now = index.stats()
+    assert stats_now["always_check"] == 1  # only the phrase of three words
+    assert stats_now["case_programs"] == 3
+    index.remove(2)
+    del alerts[2]
+    index.add(5, "police -the")
+    alerts[5] = "police -the"
+    index.add(1, "said -kim")  # a change
+    alerts[1] = "said -kim"
+    agrees()
+    for alert_id in list(alerts):
+        index.remove(alert_id)
+    assert index.stats()["always_check"] == 0 and not index._postings  # noqa: SLF001

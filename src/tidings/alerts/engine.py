@@ -31,9 +31,11 @@ not with the number of alerts or queries it matches:
   than ``MAX_CASES`` cases) is expanded into alternatives (top-level ORs split, small ORs inside
   ANDs multiplied out), anchored the same way, and verified by walking its keyed tree; the
   answer agrees with ``reference.evaluate``.
-* An anchor that is still common (its estimated share of articles is above
-  ``always_threshold``) or a query too wide to expand sends its group to the *always-check* set,
-  verified for every article.  ``stats()`` reports its size so it can be watched.
+* For such a query, an anchor that is still common (its estimated share of articles is above
+  ``always_threshold``), or a query too wide to expand, sends its group to the *always-check*
+  set, verified for every article.  ``stats()`` reports its size so it can be watched.  (A
+  query split into cases is anchored however common its keys: one set operation where it is
+  found never costs more than a walk for every article.)
 
 Adding, changing and removing an alert is incremental.  Anchors depend on the ``TokenStats``
 given at construction, which therefore never change for the life of an index.
@@ -327,7 +329,9 @@ class AlertIndex:
 
     def _cases(self, keyed: Keyed) -> tuple[_Case, ...] | None:
         """The cases of a query decided by set operations on keys, each anchored (None for a
-        query of another shape, with too many cases, or with a case too common to anchor)."""
+        query of another shape, or with too many cases).  A case is anchored under its rarest
+        keys however common they are: found there, it costs a set operation at most, never
+        more than walking its query for every article from the always-check set would."""
         shape = _conjunction(keyed)
         if shape is None:
             return None
@@ -341,9 +345,8 @@ class AlertIndex:
             )
             if present & absent:
                 continue  # cannot hold
-            anchor = self._anchor(present)
-            if anchor is None:
-                return None
+            anchor = self._anchor(present, common=True)
+            assert anchor is not None  # a case has a key
             terms = tuple(dict.fromkeys(text for key, text in leaves if key in present))
             cases.append(_Case(anchor, present, absent, terms))
         return tuple(cases) if cases else None
@@ -355,15 +358,17 @@ class AlertIndex:
             return {None}
         return {self._anchor(keys) for keys in alternatives}
 
-    def _anchor(self, keys: frozenset[str]) -> Anchor | None:
+    def _anchor(self, keys: frozenset[str], *, common: bool = False) -> Anchor | None:
+        """The rarest key of ``keys``, or the two rarest; None if there are none, or (unless
+        ``common``) if they are estimated to be in more than ``always_threshold`` of articles."""
         if len(keys) == 1:  # the common case, quicker
             (key,) = keys
-            return (key,) if self._key_df(key) <= self._always_threshold else None
+            return (key,) if common or self._key_df(key) <= self._always_threshold else None
         ranked = sorted((self._key_df(key), key) for key in keys)[:2]
         estimate = 1.0
         for frequency, _ in ranked:
             estimate *= frequency
-        if not ranked or estimate > self._always_threshold:
+        if not ranked or (estimate > self._always_threshold and not common):
             return None
         return tuple(key for _, key in ranked)
 
