@@ -38,10 +38,12 @@ from itertools import accumulate
 import psutil
 import tantivy
 
-from tidings.alerts.engine import AlertIndex
+from tidings.alerts.analysis import analyze
+from tidings.alerts.engine import AlertIndex, field_tokens
+from tidings.alerts.hugepages import use_huge_pages
 from tidings.alerts.model import MatchArticle, url_host_path
 from tidings.alerts.query import And, Lang, Node, Not, Or, Phrase, Site, Term, parse
-from tidings.alerts.stats import _COMMON_ENGLISH
+from tidings.alerts.stats import _COMMON_ENGLISH, TokenStats
 
 SEED = 20180603
 SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
@@ -208,17 +210,24 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, float]:
+def run_tidings(
+    queries: list[str],
+    articles: list[MatchArticle],
+    huge_pages: bool = True,
+    stats: TokenStats | None = None,
+) -> dict[str, float]:
     before = rss()
     start = time.process_time()
     gc.disable()  # as SyncedAlertIndex.load() does: no collections while the index grows,
-    index = AlertIndex()
+    index = AlertIndex(stats)
     for alert_id, query in enumerate(queries, start=1):
         index.add(alert_id, query)
     gc.enable()
+    gc.freeze()  # then long-lived alerts out of the collector's way
+    if huge_pages:
+        use_huge_pages()  # as load() does too
     build = time.process_time() - start
     memory = rss() - before
-    gc.freeze()  # then long-lived alerts out of the collector's way
     for article in articles[:20]:  # warm up
         index.match(article)
     index = _reset_counters(index)
@@ -254,8 +263,9 @@ def run_tidings(queries: list[str], articles: list[MatchArticle]) -> dict[str, f
 
 def _phases(index: AlertIndex, articles: list[MatchArticle]) -> dict[str, float]:
     """Where ``match`` spends its CPU time per article, measured on the same articles again:
-    analysing the article into keys, looking its keys up (taking the matches found, checking
-    the conditions) and verifying the rest.  Then, in passes of their own: ``probe``, only
+    analysing the article into keys (with finding their postings: each key is probed once, for
+    its posting and, a word, for whether it starts a word pair some query needs), looking its
+    keys up (taking the matches found, checking the conditions) and verifying the rest.  Then, in passes of their own: ``probe``, only
     finding the article's postings in the anchor dictionary (the least an index of anchors
     must do), and ``take``, only building the answer from the ready matches of exact cases
     found (the least that producing the matches costs)."""
@@ -268,9 +278,9 @@ def _phases(index: AlertIndex, articles: list[MatchArticle]) -> dict[str, float]
     all_keys, all_found = [], []
     for article in articles:
         t0 = time.process_time()
-        seen = ArticleKeys(article, index._pair_heads)  # noqa: SLF001
+        seen = ArticleKeys(article, postings=postings)
         t1 = time.process_time()
-        answer, _, _, checked = index._look_up(seen.keys)  # noqa: SLF001
+        answer, _, _, checked = index._look_up(seen.keys, seen.found or [])  # noqa: SLF001
         t2 = time.process_time()
         _verify(checked, seen, answer)
         t3 = time.process_time()
@@ -485,16 +495,34 @@ def measure_db_load(size: int, url: str | None) -> dict[str, float]:
 # --- driver ---------------------------------------------------------------------------------
 
 
-def measure(size: int, articles_count: int, batch: int, sample: int) -> dict[str, float]:
+def measure(
+    size: int,
+    articles_count: int,
+    batch: int,
+    sample: int,
+    huge_pages: bool = True,
+    learned: int = 0,
+) -> dict[str, float]:
     rng = random.Random(SEED)
     world = make_world(rng)
     queries = [make_alert(world, rng) for _ in range(size)]
     articles = [make_article(world, rng, n) for n in range(1, articles_count + 1)]
+    stats = None
+    if learned:  # as SyncedAlertIndex learns them from the latest stored articles
+        seen = (make_article(world, rng, -n) for n in range(1, learned + 1))
+        stats = TokenStats.learn(map(_article_tokens, seen))
     result: dict[str, float] = {"alerts": size}
-    result.update(run_tidings(queries, articles))
+    result.update(run_tidings(queries, articles, huge_pages, stats))
+    result["huge_pages"] = huge_pages
+    result["learned_stats"] = learned
     result.update(run_peer(queries, articles[:batch], sample))
     result["speedup"] = result["articles_per_s"] / result["peer_articles_per_s"]
     return result
+
+
+def _article_tokens(article: MatchArticle) -> list[str]:
+    host, _ = url_host_path(article.url)
+    return analyze(article.title) + analyze(article.text) + field_tokens(host, article.language)
 
 
 def report(results: list[dict[str, float]]) -> None:
@@ -543,6 +571,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="peer micro-batch size (articles)")
     parser.add_argument("--sample", type=int, default=20000, help="peer alerts sampled at most")
     parser.add_argument("--preview-articles", type=int, default=50_000, help="0 skips the preview")
+    parser.add_argument(
+        "--no-huge-pages",
+        dest="huge_pages",
+        action="store_false",
+        help="leave the index on the pages the allocator gets (load() asks for huge pages)",
+    )
+    parser.add_argument(
+        "--learned-stats",
+        type=int,
+        default=0,
+        metavar="N",
+        help="anchor on token frequencies learned from N other generated articles, as a "
+        "worker learns them from the latest stored ones (default 0: the built-in prior)",
+    )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--preview-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -556,7 +598,18 @@ def main() -> None:
         args.sizes, args.articles, args.batch, args.sample = "10000,100000", 500, 100, 5000
         args.preview_articles = 10_000
     if args.one_size:
-        print(json.dumps(measure(args.one_size, args.articles, args.batch, args.sample)))
+        print(
+            json.dumps(
+                measure(
+                    args.one_size,
+                    args.articles,
+                    args.batch,
+                    args.sample,
+                    args.huge_pages,
+                    args.learned_stats,
+                )
+            )
+        )
         return
     if args.db_load:
         print(json.dumps(measure_db_load(args.db_load, args.db_url)))
@@ -577,6 +630,9 @@ def main() -> None:
             str(args.batch),
             "--sample",
             str(args.sample),
+            *([] if args.huge_pages else ["--no-huge-pages"]),
+            "--learned-stats",
+            str(args.learned_stats),
         ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))

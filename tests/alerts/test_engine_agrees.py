@@ -258,3 +258,117 @@ def test_quiet_cases_under_one_anchor_are_decided_together_and_loud_ones_alone()
     index.remove(6)
     del alerts[6]
     agrees()
+
+
+def test_second_keys_of_a_first_key_cover_its_exact_and_checked_pairs_through_changes():
+    """Under the first key `kim`, the pairs holding ready matches (`kim jong`) and those
+    holding checks (`kim korea -trump`) share one set of second keys: an article with none of
+    them skips both at once, and every add, change and remove keeps that set exact."""
+    stats = TokenStats({"kim": 0.001, "jong": 0.002, "korea": 0.003, "trump": 0.004, "the": 0.9})
+    index = AlertIndex(stats)
+    alerts: dict[int, str] = {}
+    texts = ["Kim spoke", "Kim Jong spoke", "Kim in Korea", "Kim met Trump in Korea", "Jong"]
+    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+
+    def change(alert_id: int, query: str | None) -> None:
+        if query is None:
+            index.remove(alert_id)
+            del alerts[alert_id]
+        else:
+            index.add(alert_id, query)
+            alerts[alert_id] = query
+        for article in articles:
+            assert sorted(index.match(article)) == expected(alerts, article)
+
+    def seconds() -> frozenset[str]:
+        posting = index._postings.get("kim")  # noqa: SLF001 - the mechanism under test
+        return posting.seconds if posting is not None else frozenset()
+
+    change(1, "kim jong")  # exact, anchored under (kim, jong)
+    assert seconds() == {"jong"}
+    change(2, "kim korea -trump")  # checked, under (kim, korea)
+    assert seconds() == {"jong", "korea"}
+    change(3, "kim jong -the")  # checked too, under (kim, jong) like the exact one
+    assert seconds() == {"jong", "korea"}
+    change(1, None)  # the exact pair goes, the checked one under `jong` stays
+    assert seconds() == {"jong", "korea"}
+    change(3, "kim trump")  # a change: the check under `jong` goes, an exact pair comes
+    assert seconds() == {"korea", "trump"}
+    change(2, None)
+    assert seconds() == {"trump"}
+    change(4, "kim")
+    change(3, None)
+    assert seconds() == frozenset()
+    change(4, None)
+    assert not index._postings  # noqa: SLF001
+
+
+def test_an_article_forms_the_word_pairs_of_a_wanted_head_and_tail_through_changes():
+    """An article forms only the word pairs whose first word starts and whose second word ends
+    a pair some query needs (counted on the words' postings): each add, change and remove of a
+    phrase keeps those counts, and a posting kept only for them goes with the last of them."""
+    index = AlertIndex()
+    alerts: dict[int, str] = {}
+    texts = ["Kim Jong Un spoke", "Jong Un and Kim", "Un Kim Jong", "Kim Jong", "the un"]
+    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+
+    def change(alert_id: int, query: str | None) -> None:
+        if query is None:
+            index.remove(alert_id)
+            del alerts[alert_id]
+        else:
+            index.add(alert_id, query)
+            alerts[alert_id] = query
+        for article in articles:
+            assert sorted(index.match(article)) == expected(alerts, article)
+
+    def ends(word: str) -> tuple[int, int] | None:
+        posting = index._postings.get(word)  # noqa: SLF001 - the mechanism under test
+        return None if posting is None else (posting.heads, posting.tails)
+
+    change(1, '"kim jong"')
+    assert (ends("kim"), ends("jong")) == ((1, 0), (0, 1))
+    change(2, '"jong un" -the')  # `jong` ends one pair and starts another
+    assert (ends("jong"), ends("un")) == ((1, 1), (0, 1))
+    change(3, '"kim jong un"')  # a long phrase: both its pairs
+    assert (ends("kim"), ends("jong"), ends("un")) == ((2, 0), (2, 2), (0, 2))
+    change(1, '"un kim"')  # a change: `kim jong` goes, `un kim` comes
+    assert (ends("kim"), ends("jong"), ends("un")) == ((1, 1), (2, 1), (1, 2))
+    change(3, None)
+    assert (ends("kim"), ends("jong"), ends("un")) == ((0, 1), (1, 0), (1, 1))
+    change(2, None)
+    change(1, None)
+    assert not index._postings  # noqa: SLF001 - nothing kept for pairs no query needs
+
+
+def test_a_query_of_common_keys_split_into_cases_is_anchored_not_walked_for_every_article():
+    """`the`, `police -the` and `said OR kim` have only keys in most articles: their cases are
+    still anchored under them (a set operation where found) instead of joining the
+    always-check set, walked for every article; a long phrase of common words still joins it."""
+    stats = TokenStats({"the": 0.9, "police": 0.7, "said": 0.6, "kim": 0.001})
+    queries = {1: "the", 2: "police -the", 3: "said OR kim", 4: '"the police said"'}
+    index = AlertIndex(stats)
+    alerts = dict(queries)
+    for alert_id, query in queries.items():
+        index.add(alert_id, query)
+    texts = ["The police said", "Police said Kim", "Kim", "the end"]
+    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+
+    def agrees() -> None:
+        for article in articles:
+            assert sorted(index.match(article)) == expected(alerts, article)
+
+    agrees()
+    stats_now = index.stats()
+    assert stats_now["always_check"] == 1  # only the phrase of three words
+    assert stats_now["case_programs"] == 3
+    index.remove(2)
+    del alerts[2]
+    index.add(5, "police -the")
+    alerts[5] = "police -the"
+    index.add(1, "said -kim")  # a change
+    alerts[1] = "said -kim"
+    agrees()
+    for alert_id in list(alerts):
+        index.remove(alert_id)
+    assert index.stats()["always_check"] == 0 and not index._postings  # noqa: SLF001

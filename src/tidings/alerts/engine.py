@@ -8,7 +8,9 @@ not with the number of alerts or queries it matches:
 * An article is analysed once into a set of **keys**: its words, its adjacent word pairs
   (``"kim jong"``), its title's words and pairs (``"intitle:kim"``), and pseudo-keys for its
   site and language (``"site:example.com"``, ``"lang:en"``).  No word contains a space or a
-  colon, so the kinds never collide.
+  colon, so the kinds never collide.  Each key is probed once in the index's postings: a
+  word's posting also says whether it starts or ends a word pair some query needs, and only
+  the text's pairs of such a start and such an end are formed and probed.
 * Each alert's query is compiled to a *program* (nested tuples), then to a **keyed** form in
   which every word, two-word phrase, ``intitle:`` word or pair, ``site:`` host and ``lang:``
   code is a key string, true when the article has that key.  Alerts with an equal keyed form
@@ -18,19 +20,22 @@ not with the number of alerts or queries it matches:
   **cases** (``_Case``), one per set of its ORs' keys that can be present: ``a OR b`` is "a
   without b", "b without a" and "a and b".  Cases exclude each other, and each fixes the
   matched terms, so every alert holds a ready ``Match`` per case.  A case is anchored under its
-  two rarest keys (a pair) or its only one; one that needs no other key and excludes none is
-  **exact** (being found under its anchor *is* the match), the others are checked with one
-  set operation each, under ``map`` and ``compress`` — except that the *quiet* ones under one
-  anchor (excluding only uncommon keys, needing none) are decided together by one test against
-  all the keys they exclude, and the *loud* ones that all exclude a common key are skipped
-  together when it is present.
+  two rarest keys (a pair: under the first key's posting, by the second; one set of every
+  second key of a posting tells at once whether any of its pairs can hold) or its only one;
+  one that needs no other key and excludes none is **exact** (being found under its anchor
+  *is* the match), the others are checked with one set operation each, under ``map`` and
+  ``compress`` — except that the *quiet* ones under one anchor (excluding only uncommon keys,
+  needing none) are decided together by one test against all the keys they exclude, and the
+  *loud* ones that all exclude a common key are skipped together when it is present.
 * Any other query (a phrase of three words or more, ``site:`` with a path, a negated AND, more
   than ``MAX_CASES`` cases) is expanded into alternatives (top-level ORs split, small ORs inside
   ANDs multiplied out), anchored the same way, and verified by walking its keyed tree; the
   answer agrees with ``reference.evaluate``.
-* An anchor that is still common (its estimated share of articles is above
-  ``always_threshold``) or a query too wide to expand sends its group to the *always-check* set,
-  verified for every article.  ``stats()`` reports its size so it can be watched.
+* For such a query, an anchor that is still common (its estimated share of articles is above
+  ``always_threshold``), or a query too wide to expand, sends its group to the *always-check*
+  set, verified for every article.  ``stats()`` reports its size so it can be watched.  (A
+  query split into cases is anchored however common its keys: one set operation where it is
+  found never costs more than a walk for every article.)
 
 Adding, changing and removing an alert is incremental.  Anchors depend on the ``TokenStats``
 given at construction, which therefore never change for the life of an index.
@@ -42,7 +47,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from itertools import chain, combinations, compress, pairwise, product, repeat
-from operator import attrgetter, eq, not_
+from operator import attrgetter, eq, itemgetter, not_
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -159,9 +164,12 @@ class AlertIndex:
         self._always_threshold = always_threshold
         self._alerts: dict[int, _Group] = {}
         self._groups: dict[Keyed, _Group] = {}
-        self._postings: dict[str, _Posting] = {}  # first anchor key → what is anchored there
+        # First anchor key → what is anchored there; every word of a word pair that a query
+        # needs has one too (its ``heads`` and ``tails`` count those queries), so that an
+        # article finds the postings of its words and which pairs of them are wanted in one
+        # probe per word.
+        self._postings: dict[str, _Posting] = {}
         self._always: dict[_Group, None] = {}
-        self._pair_heads: dict[str, int] = {}  # first word of a word pair a query needs → uses
         self._counters = dict.fromkeys(
             (
                 "articles",
@@ -222,11 +230,13 @@ class AlertIndex:
             _pop_alert(group.members, alert_id, group.terms is not None)
         if not group.size:
             del self._groups[group.keyed]
-            for word in _pair_heads(group.keyed):
-                self._pair_heads[word] -= 1
-                if not self._pair_heads[word]:
-                    del self._pair_heads[word]
             self._unindex(group)
+            for first, second in _wanted_pairs(group.keyed):
+                self._postings[first].heads -= 1
+                self._postings[second].tails -= 1
+                for word in (first, second):
+                    if word in self._postings and self._postings[word].empty():
+                        del self._postings[word]
         return True
 
     def __len__(self) -> int:
@@ -237,8 +247,9 @@ class AlertIndex:
 
     def _new_group(self, keyed: Keyed) -> _Group:
         group = self._groups[keyed] = _Group(keyed, self._cases(keyed))
-        for word in _pair_heads(keyed):
-            self._pair_heads[word] = self._pair_heads.get(word, 0) + 1
+        for first, second in _wanted_pairs(keyed):
+            self._posting(first).heads += 1
+            self._posting(second).tails += 1
         if group.cases is not None:
             for case in group.cases:
                 if case.watch:
@@ -273,9 +284,11 @@ class AlertIndex:
     def _checks(self, anchor: Anchor) -> _Checks:
         """What needs a check under ``anchor`` (made empty if new)."""
         posting = self._posting(anchor[0])
+        if len(anchor) > 1:
+            return posting.inner_checks(anchor[1])
         if posting.checks is None:
             posting.checks = _Checks()
-        return posting.checks if len(anchor) == 1 else posting.checks.inner(anchor[1])
+        return posting.checks
 
     def _conds_of(self, case: _Case) -> _Conds:
         """The conditional cases ``case`` is checked with."""
@@ -299,23 +312,26 @@ class AlertIndex:
     def _release(self, anchor: Anchor, item: _Case | _Group) -> None:
         """Take ``item`` out of the checks under ``anchor``, dropping what is left empty."""
         posting = self._postings[anchor[0]]
-        checks = posting.checks
-        assert checks is not None
         if len(anchor) == 1:
+            checks = posting.checks
+            assert checks is not None
             checks.drop(item)
+            if checks.empty():
+                posting.checks = None
         else:
-            inner = checks.pairs[anchor[1]]  # type: ignore[index]
+            assert posting.inner is not None
+            inner = posting.inner[anchor[1]]
             inner.drop(item)
             if inner.empty():
-                checks.drop_inner(anchor[1])
-        if checks.empty():
-            posting.checks = None
+                posting.drop_inner(anchor[1])
         if posting.empty():
             del self._postings[anchor[0]]
 
     def _cases(self, keyed: Keyed) -> tuple[_Case, ...] | None:
         """The cases of a query decided by set operations on keys, each anchored (None for a
-        query of another shape, with too many cases, or with a case too common to anchor)."""
+        query of another shape, or with too many cases).  A case is anchored under its rarest
+        keys however common they are: found there, it costs a set operation at most, never
+        more than walking its query for every article from the always-check set would."""
         shape = _conjunction(keyed)
         if shape is None:
             return None
@@ -329,9 +345,8 @@ class AlertIndex:
             )
             if present & absent:
                 continue  # cannot hold
-            anchor = self._anchor(present)
-            if anchor is None:
-                return None
+            anchor = self._anchor(present, common=True)
+            assert anchor is not None  # a case has a key
             terms = tuple(dict.fromkeys(text for key, text in leaves if key in present))
             cases.append(_Case(anchor, present, absent, terms))
         return tuple(cases) if cases else None
@@ -343,15 +358,17 @@ class AlertIndex:
             return {None}
         return {self._anchor(keys) for keys in alternatives}
 
-    def _anchor(self, keys: frozenset[str]) -> Anchor | None:
+    def _anchor(self, keys: frozenset[str], *, common: bool = False) -> Anchor | None:
+        """The rarest key of ``keys``, or the two rarest; None if there are none, or (unless
+        ``common``) if they are estimated to be in more than ``always_threshold`` of articles."""
         if len(keys) == 1:  # the common case, quicker
             (key,) = keys
-            return (key,) if self._key_df(key) <= self._always_threshold else None
+            return (key,) if common or self._key_df(key) <= self._always_threshold else None
         ranked = sorted((self._key_df(key), key) for key in keys)[:2]
         estimate = 1.0
         for frequency, _ in ranked:
             estimate *= frequency
-        if not ranked or estimate > self._always_threshold:
+        if not ranked or (estimate > self._always_threshold and not common):
             return None
         return tuple(key for _, key in ranked)
 
@@ -368,8 +385,8 @@ class AlertIndex:
 
     def match(self, article: MatchArticle) -> list[Match]:
         """The alerts ``article`` matches, each with its matched terms (in no particular order)."""
-        seen = ArticleKeys(article, self._pair_heads)
-        answer, exact, conditions, checked = self._look_up(seen.keys)
+        seen = ArticleKeys(article, postings=self._postings)
+        answer, exact, conditions, checked = self._look_up(seen.keys, cast(list, seen.found))
         found = len(answer) - exact
         matched = _verify(checked, seen, answer)
         counters = self._counters
@@ -382,26 +399,34 @@ class AlertIndex:
         counters["matches"] += len(answer)
         return answer
 
-    def _look_up(self, keys: set[str]) -> tuple[list[Match], int, int, set[_Group]]:
-        """What the article's keys find: the matches of exact cases followed by those of the
-        conditional cases that hold, how many of them are exact, how many conditions were
-        checked, and the groups to verify (anchored under its keys, and the always-check set).
+    def _look_up(
+        self, keys: set[str], found: list[_Posting]
+    ) -> tuple[list[Match], int, int, set[_Group]]:
+        """What the article's keys and their postings (``found``) find: the matches of exact
+        cases followed by those of the conditional cases that hold, how many of them are exact,
+        how many conditions were checked, and the groups to verify (anchored under its keys,
+        and the always-check set).
 
         Exact cases are taken for all the keys at once and the conditions are checked with
         C-level ``map``, ``chain``, ``compress`` and set operations: no Python frame or loop
         turn per anchor or per case, only one per posting that has checks."""
-        postings = self._postings
-        found = list(map(postings.__getitem__, postings.keys() & keys))
+        isdisjoint, intersection = keys.isdisjoint, keys.intersection
         answer = list(chain.from_iterable(map(_MATCHES, found)))
-        answer.extend(chain.from_iterable(_under_pairs(found, keys)))
+        # Most postings found anchor nothing under a pair, or none of their pairs' second keys
+        # is here (at 1M alerts an article finds ~190 postings and ~14 of their pairs): one
+        # disjointness test each against all their second keys, which makes no set, finds
+        # the few that have some, whether their pairs hold matches or checks.
+        paired = list(compress(found, map(not_, map(isdisjoint, map(_SECONDS, found)))))
+        exact_pairs = list(filter(_PAIRS, paired))
+        answer.extend(chain.from_iterable(_under(exact_pairs, _PAIRS, _PAIR_LOOKUP, keys)))
         exact = len(answer)
         take = answer.extend
-        isdisjoint, intersection = keys.isdisjoint, keys.intersection
         conditions = 0
         checked: set[_Group] = set(self._always)
         update = checked.update
         to_check = list(filter(None, map(_CHECKS, found)))
-        to_check.extend(_under_pairs(to_check, keys))
+        checked_pairs = list(filter(_INNER, paired))
+        to_check.extend(_under(checked_pairs, _INNER, _INNER_LOOKUP, keys))
         for checks in to_check:
             conds = checks.conds
             if conds is not None:  # quiet cases: each holds when none of its keys is here
@@ -443,11 +468,8 @@ class AlertIndex:
             ),
             "case_programs": sum(1 for group in self._groups.values() if group.cases),
             "always_check": len(self._always),
-            "anchor_keys": len(self._postings),
-            "pair_anchors": sum(
-                len(p.pairs.keys() | (p.checks.pairs or {} if p.checks else {}).keys())
-                for p in self._postings.values()
-            ),
+            "anchor_keys": sum(1 for p in self._postings.values() if p.anchors()),
+            "pair_anchors": sum(len(p.seconds) for p in self._postings.values()),
             **counters,
             "candidates_per_match": counters["verified"] / max(1, counters["verified_matched"]),
         }
@@ -550,18 +572,24 @@ class _Conds:
 class _Posting:
     """What is anchored under one key, alone or as the first of a pair: the ``Match`` of each
     alert of an exact case under the key (``matches``) and under the key and a second one
-    (``pairs``, by second key; ``seconds`` are its keys), and what needs a check.
+    (``pairs``, by second key), what needs a check under the key (``checks``) and under the
+    key and a second one (``inner``, by second key), and ``seconds``: the second keys of both.
 
     Every posting has all the attributes, empty if need be, so that an article takes the
     matches of all its postings with ``map`` over them."""
 
-    __slots__ = ("matches", "pairs", "seconds", "checks")
+    __slots__ = ("matches", "pairs", "seconds", "checks", "inner", "heads", "tails")
 
     def __init__(self) -> None:
         self.matches: tuple[Match, ...] = ()
         self.pairs: Mapping[str, tuple[Match, ...]] = _NO_PAIRS
-        self.seconds: frozenset[str] = frozenset()
+        self.seconds: frozenset[str] = _NOTHING
         self.checks: _Checks | None = None
+        self.inner: dict[str, _Checks] | None = None
+        # Queries that need a word pair of the text starting (``heads``) or ending (``tails``)
+        # with this key: an article forms only the pairs of a head and a tail.
+        self.heads = 0
+        self.tails = 0
 
     def take_match(self, rest: tuple[str, ...], match: Match) -> None:
         """Add ``match`` under this key alone (``rest`` empty) or with a second key."""
@@ -572,9 +600,8 @@ class _Posting:
         if not self.pairs:
             self.pairs = {}
         pairs = cast(dict[str, tuple[Match, ...]], self.pairs)
-        if second not in pairs:
-            self.seconds = self.seconds | {second}
         pairs[second] = pairs.get(second, ()) + (match,)
+        self._add_second(second)
 
     def drop_match(self, rest: tuple[str, ...], alert_id: int) -> None:
         """Remove the match of ``alert_id`` under this key alone (``rest`` empty) or with a
@@ -587,12 +614,43 @@ class _Posting:
         pairs[second] = _without(pairs[second], alert_id)
         if not pairs[second]:
             del pairs[second]
-            self.seconds = self.seconds - {second}
-        if not pairs:
-            self.pairs = _NO_PAIRS
+            if not pairs:
+                self.pairs = _NO_PAIRS
+            self._drop_second(second)
+
+    def inner_checks(self, second: str) -> _Checks:
+        """The checks of the pair (this key, ``second``), made empty if new."""
+        if self.inner is None:
+            self.inner = {}
+        checks = self.inner.get(second)
+        if checks is None:
+            checks = self.inner[second] = _Checks()
+            self._add_second(second)
+        return checks
+
+    def drop_inner(self, second: str) -> None:
+        assert self.inner is not None
+        del self.inner[second]
+        if not self.inner:
+            self.inner = None
+        self._drop_second(second)
+
+    def _add_second(self, second: str) -> None:
+        if second not in self.seconds:
+            self.seconds = self.seconds | {second}
+
+    def _drop_second(self, second: str) -> None:
+        """Forget ``second`` unless the pairs or the checks still have it."""
+        if second not in self.pairs and (self.inner is None or second not in self.inner):
+            self.seconds = self.seconds - {second} or _NOTHING
+
+    def anchors(self) -> bool:
+        """Whether anything is anchored here (a posting may be kept only for ``heads`` or
+        ``tails``)."""
+        return bool(self.matches or self.pairs or self.checks or self.inner)
 
     def empty(self) -> bool:
-        return not (self.matches or self.pairs or self.checks)
+        return not (self.heads or self.tails or self.anchors())
 
 
 _NO_PAIRS: Mapping[str, tuple[Match, ...]] = MappingProxyType({})
@@ -600,19 +658,21 @@ _MATCHES = attrgetter("matches")
 _CHECKS = attrgetter("checks")
 _PAIRS = attrgetter("pairs")
 _PAIR_LOOKUP = attrgetter("pairs.__getitem__")
+_INNER = attrgetter("inner")
+_INNER_LOOKUP = attrgetter("inner.__getitem__")
 _SECONDS = attrgetter("seconds")
+_HEADS = attrgetter("heads")
+_TAILS = attrgetter("tails")
+_SECOND = itemgetter(1)
 
 
-def _under_pairs(holders: list[Any], keys: set[str]) -> Iterator[Any]:
-    """What ``holders`` (postings, or their checks) hold under the pairs of their key and a
-    second key in ``keys``: C-level, without a Python frame per holder or pair."""
-    paired = list(filter(_PAIRS, holders))
-    # Most holders have none of their second keys here (at 1M alerts an article reaches ~150
-    # holders and ~14 of their pairs): a disjointness test each, which makes no set, finds
-    # the few that have some.
-    hit = list(compress(paired, map(not_, map(keys.isdisjoint, map(_SECONDS, paired)))))
-    seconds_here = map(keys.intersection, map(_SECONDS, hit))
-    return chain.from_iterable(map(map, map(_PAIR_LOOKUP, hit), seconds_here))
+def _under(
+    holders: list[_Posting], by_second: attrgetter[Any], lookup: attrgetter[Any], keys: set[str]
+) -> Iterator[Any]:
+    """What ``holders`` hold in their ``by_second`` mapping under the second keys in ``keys``:
+    C-level, without a Python frame per holder or pair."""
+    seconds_here = map(keys.intersection, map(by_second, holders))
+    return chain.from_iterable(map(map, map(lookup, holders), seconds_here))
 
 
 def _without(matches: tuple[Match, ...], alert_id: int) -> tuple[Match, ...]:
@@ -621,18 +681,15 @@ def _without(matches: tuple[Match, ...], alert_id: int) -> tuple[Match, ...]:
 
 
 class _Checks:
-    """What needs a check under one key, or under one pair of keys: the conditional cases,
-    the groups to verify, and (under a first key) the checks of its pairs."""
+    """What needs a check under one key, or under one pair of keys: the conditional cases
+    and the groups to verify."""
 
-    __slots__ = ("conds", "loud", "groups", "pairs", "seconds")
+    __slots__ = ("conds", "loud", "groups")
 
     def __init__(self) -> None:
         self.conds: _Conds | None = None  # quiet cases, none needing another key
         self.loud: _Conds | None = None  # the others, each checked on its own
         self.groups: list[_Group] | None = None
-        self.pairs: dict[str, _Checks] | None = None
-        # The keys of ``pairs``: ``&`` with an article's keys is the quickest way to its pairs.
-        self.seconds: frozenset[str] = frozenset()
 
     def take_case(self, case: _Case, veto: frozenset[str] | None) -> None:
         """Add a quiet case (``veto`` None) or a loud one with the common keys it excludes."""
@@ -649,16 +706,6 @@ class _Checks:
         if self.groups is None:
             self.groups = []
         self.groups.append(group)
-
-    def inner(self, second: str) -> _Checks:
-        """The checks of the pair (this key, ``second``), made empty if new."""
-        if self.pairs is None:
-            self.pairs = {}
-        posting = self.pairs.get(second)
-        if posting is None:
-            posting = self.pairs[second] = _Checks()
-            self.seconds = frozenset(self.pairs)
-        return posting
 
     def drop(self, item: _Case | _Group) -> None:
         """Remove ``item`` (this very object)."""
@@ -679,15 +726,8 @@ class _Checks:
         if not self.groups:
             self.groups = None
 
-    def drop_inner(self, second: str) -> None:
-        assert self.pairs is not None
-        del self.pairs[second]
-        self.seconds = frozenset(self.pairs)
-        if not self.pairs:
-            self.pairs = None
-
     def empty(self) -> bool:
-        return not (self.conds or self.loud or self.groups or self.pairs)
+        return not (self.conds or self.loud or self.groups)
 
 
 # --- compiling ------------------------------------------------------------------------------
@@ -850,16 +890,17 @@ def _has_positive_or(keyed: Keyed) -> bool:
     return keyed[0] == OR or any(_has_positive_or(child) for child in keyed[1:])
 
 
-def _pair_heads(keyed: Keyed) -> Iterator[str]:
-    """The first words of the text's word pairs that ``keyed`` may look for."""
+def _wanted_pairs(keyed: Keyed) -> Iterator[tuple[str, str]]:
+    """The words of each word pair of the text that ``keyed`` may look for."""
     if isinstance(keyed, str):
         if " " in keyed and not keyed.startswith(TITLE):
-            yield keyed.partition(" ")[0]
+            first, _, second = keyed.partition(" ")
+            yield first, second
     elif keyed[0] == PHRASE:
-        yield from keyed[1].split()[:-1]
+        yield from pairwise(keyed[1].split())
     elif keyed[0] in (AND, OR, NOT):
         for child in keyed[1:]:
-            yield from _pair_heads(child)
+            yield from _wanted_pairs(child)
 
 
 def _holds(keyed: Keyed, keys: set[str], article: ArticleKeys) -> bool:
@@ -889,29 +930,46 @@ class ArticleKeys:
     """An article as the engine sees it: the set of its keys (its words, word pairs, title
     words and pairs, site and language), and the full view only if a query needs it."""
 
-    __slots__ = ("keys", "title", "text", "host", "path", "language", "_view")
+    __slots__ = ("keys", "found", "title", "text", "host", "path", "language", "_view")
 
-    def __init__(self, article: MatchArticle, pair_heads: Mapping[str, Any] | None = None) -> None:
-        """``pair_heads``: the first words of the word pairs wanted from the text (all if
-        None); the title's pairs are all kept, it is short."""
+    def __init__(
+        self, article: MatchArticle, *, postings: Mapping[str, _Posting] | None = None
+    ) -> None:
+        """``postings``: an index's, or None for an article's every key.  With them, ``found``
+        lists the postings of the article's keys, and the only word pairs of the text kept are
+        those of a word whose posting has ``heads`` and one whose posting has ``tails`` (the
+        title's pairs are all kept, it is short)."""
         self.host, self.path = url_host_path(article.url)
         self.title, self.text = analyze(article.title), analyze(article.text)
         self.language = article.language
         keys = set(self.text)
-        pairs: Iterable[tuple[str, str]] = pairwise(self.text)
-        if pair_heads is not None:
-            # Each distinct word is looked up in the (large, cold) ``pair_heads`` once; the
-            # text's words then in the small set of those that are heads.
-            heads = pair_heads.keys() & keys
-            pairs = compress(pairs, map(heads.__contains__, self.text))
         keys.update(self.title)
-        keys.update(map(" ".join, pairs))
+        pairs: Iterable[tuple[str, str]] = pairwise(self.text)
+        found: list[_Posting] | None = None
+        if postings is not None:
+            # Each distinct word is looked up in the (large, cold) postings once, for its
+            # posting and for whether it starts or ends a wanted pair; the text's words then
+            # in the small sets of those that do.  (At 1M alerts that keeps ~40 of ~155 pairs
+            # whose first word starts some wanted pair: fewer strings made and probed.)
+            hits = list(postings.keys() & keys)
+            found = list(map(postings.__getitem__, hits))
+            heads = set(compress(hits, map(_HEADS, found)))
+            tails = set(compress(hits, map(_TAILS, found)))
+            headed = list(compress(pairs, map(heads.__contains__, self.text)))
+            pairs = compress(headed, map(tails.__contains__, map(_SECOND, headed)))
+        # The other keys: pairs, title keys, site and language (never a word: each has a
+        # space or a colon).
+        others = set(map(" ".join, pairs))
         title_pairs = pair_keys(self.title)
-        keys.update(title_pairs)
-        keys.update(map(TITLE.__add__, self.title))
-        keys.update(map(TITLE.__add__, title_pairs))
-        keys.update(field_tokens(self.host, self.language))
+        others.update(title_pairs)
+        others.update(map(TITLE.__add__, self.title))
+        others.update(map(TITLE.__add__, title_pairs))
+        others.update(field_tokens(self.host, self.language))
+        if found is not None and postings is not None:
+            found.extend(map(postings.__getitem__, postings.keys() & others))
+        keys |= others
         self.keys = keys
+        self.found = found
         self._view: ArticleView | None = None
 
     def view(self) -> ArticleView:

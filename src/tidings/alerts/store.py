@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from tidings.alerts.analysis import analyze
 from tidings.alerts.engine import AlertIndex, field_tokens
+from tidings.alerts.hugepages import use_huge_pages
 from tidings.alerts.model import Match, MatchArticle, url_host_path
 from tidings.alerts.query import QueryError, parse
 from tidings.alerts.stats import TokenStats
@@ -171,6 +172,10 @@ class SyncedAlertIndex:
         finally:
             gc.enable()
         gc.freeze()
+        # The index is most of the heap, and matching reaches objects all over it: with huge
+        # pages each of those reaches costs a cache miss without a TLB miss too (at a million
+        # alerts ~20% of the time per article on a virtual machine).
+        use_huge_pages()
         return len(self.index)
 
     def refresh(self) -> int:
