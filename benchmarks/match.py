@@ -15,7 +15,9 @@ query against it.  At large alert counts it runs a sample of the alerts and is e
 linearly (per-query cost does not depend on how many other queries there are); the output says
 so.  Times are CPU time of the process (``time.process_time``: every thread, ours and
 tantivy's), so that other jobs on a shared machine do not count against either side; wall-clock
-figures are in the JSON lines too.  Usage::
+figures are in the JSON lines too.  The index anchors each alert on the rarest of its keys by
+token frequencies learned from 2,000 other articles of the same stream, as a worker learns them
+from its latest stored articles (``--learned-stats 0``: the built-in prior instead).  Usage::
 
     python benchmarks/match.py                 # 10k, 100k and 1M alerts
     python benchmarks/match.py --quick         # 10k and 100k alerts, fewer articles
@@ -46,6 +48,9 @@ from tidings.alerts.query import And, Lang, Node, Not, Or, Phrase, Site, Term, p
 from tidings.alerts.stats import _COMMON_ENGLISH, TokenStats
 
 SEED = 20180603
+# Articles the index's token frequencies are learned from (tidings.alerts.store's
+# learn_token_stats reads as many of the latest stored ones when a worker loads its index).
+LEARNED_STATS = 2000
 SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
 
 
@@ -580,10 +585,11 @@ def main() -> None:
     parser.add_argument(
         "--learned-stats",
         type=int,
-        default=0,
+        default=LEARNED_STATS,
         metavar="N",
         help="anchor on token frequencies learned from N other generated articles, as a "
-        "worker learns them from the latest stored ones (default 0: the built-in prior)",
+        f"worker learns them from its latest stored ones (default {LEARNED_STATS}, as "
+        "SyncedAlertIndex; 0: the built-in prior, which rates made-up words and names alike)",
     )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--preview-only", action="store_true", help=argparse.SUPPRESS)
