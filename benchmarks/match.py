@@ -215,6 +215,18 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def huge_page_mb() -> float:
+    """This process's anonymous memory in huge pages (Linux; 0 elsewhere), in MiB."""
+    try:
+        with open("/proc/self/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def run_tidings(
     queries: list[str],
     articles: list[MatchArticle],
@@ -233,6 +245,7 @@ def run_tidings(
         use_huge_pages()  # as load() does too
     build = time.process_time() - start
     memory = rss() - before
+    huge = huge_page_mb()  # how much of the heap the kernel did back with huge pages
     for article in articles[:20]:  # warm up
         index.match(article)
     index = _reset_counters(index)
@@ -246,6 +259,7 @@ def run_tidings(
     phases = _phases(index, articles)
     return {
         "build_s": build,
+        "huge_page_mb": huge,
         "bytes_per_alert": memory / len(queries),
         "articles_per_s": len(articles) / sum(times),
         "p50_ms": 1000 * statistics.median(times),
@@ -535,7 +549,7 @@ def report(results: list[dict[str, float]]) -> None:
         f"{'alerts':>9} {'dup %':>6} {'build s':>8} {'B/alert':>8} {'art/s':>8} {'p50 ms':>7} "
         f"{'p99 ms':>7} {'matches':>8} {'exact %':>7} {'case %':>6} {'conds':>6} {'verified':>8} "
         f"{'cand/match':>10} "
-        f"{'always':>6} {'peer art/s':>10} {'ratio':>7}"
+        f"{'always':>6} {'peer art/s':>10} {'ratio':>7} {'huge MB':>7}"
     )
     print(header)
     for r in results:
@@ -546,7 +560,8 @@ def report(results: list[dict[str, float]]) -> None:
             f"{r['p99_ms']:>7.2f} {r['matches_per_article']:>8.0f} {100 * r['exact_share']:>7.1f} "
             f"{100 * r['case_share']:>6.1f} {r['conditions_per_article']:>6.0f} "
             f"{r['verified_per_article']:>8.1f} {r['candidates_per_match']:>10.2f} "
-            f"{r['always_check']:>6} {r['peer_articles_per_s']:>9.2f}{note} {r['speedup']:>6.1f}x"
+            f"{r['always_check']:>6} {r['peer_articles_per_s']:>9.2f}{note} {r['speedup']:>6.1f}x "
+            f"{r.get('huge_page_mb', 0):>7.0f}"
         )
     if any(r["peer_extrapolated"] for r in results):
         print(

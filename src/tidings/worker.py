@@ -246,10 +246,11 @@ class Worker:
         """Check sources as they fall due, and run the other tasks, until ``stop`` is set.
 
         Digests are built by a thread of their own (``_build_digests``): at a popular digest
-        time the scheduler may have 100,000 readers' digests to build, and each batch of them
-        it commits is sent by this loop's next pass meanwhile, not after the last one — the
-        first readers get theirs at once, and building (mostly the database's work) overlaps
-        sending (mostly ours)."""
+        time the scheduler may have 100,000 readers' digests to build (~15 s of mostly the
+        database's work), and meanwhile this loop goes on checking sources and sending — Quick
+        Alerts are not held up behind the build, and each batch of digests committed is sent
+        by the next pass, not after the last one (benchmarks/digests.py ``--together``: the
+        first email after 0.6-3 s instead of after the whole build)."""
         log.info("worker started", extra={"worker": self.worker_id})
         tasks = [task for task in self.tasks if task is not self.digests]
         halt = threading.Event()  # the digest thread's stop: set however this loop ends
