@@ -351,19 +351,9 @@ def measure_together(
     until the first was), the processes' CPU and the database server's."""
     with db.session() as session:
         readers = session.scalar(text("SELECT count(*) FROM users")) or 0
-    command = [sys.executable, __file__, "--worker-process", db.url, "--data-dir", str(data_dir)]
-    command += ["--port", str(port)]
-    workers = [
-        subprocess.Popen(
-            [*command, "--worker-id", f"bench-{k}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for k in range(args.workers)
-    ]
-    for worker in workers:
-        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    workers = start_ready(
+        db, data_dir, "--worker-process", ["--port", str(port)], args.workers
+    )
     sent_query = select(func.count()).select_from(Delivery).where(Delivery.status == "sent")
     server, started = server_cpu(db), time.perf_counter()
     tell(workers, "go")
@@ -471,6 +461,24 @@ def with_processes(
     ``--build-worker``), let them go together once all are ready (imported and connected), and
     return their reports, the wall clock from the signal to the last one done, and the server
     CPU of the database meanwhile."""
+    workers = start_ready(db, data_dir, mode, options, count)
+    server, started = server_cpu(db), time.perf_counter()
+    tell(workers, "go")
+    reports = []
+    for worker in workers:
+        assert worker.stdout is not None
+        reports.append(json.loads(worker.stdout.readline()))
+    wall, server = time.perf_counter() - started, server_cpu(db) - server
+    tell(workers, "quit")
+    for worker in workers:
+        worker.wait()
+    return reports, wall, server
+
+
+def start_ready(
+    db: Database, data_dir: Path, mode: str, options: list[str], count: int
+) -> list[subprocess.Popen[str]]:
+    """``count`` processes of this script in ``mode``, each having said it is "ready"."""
     command = [sys.executable, __file__, mode, db.url, "--data-dir", str(data_dir), *options]
     workers = [
         subprocess.Popen(
@@ -483,17 +491,7 @@ def with_processes(
     ]
     for worker in workers:
         assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-    server, started = server_cpu(db), time.perf_counter()
-    tell(workers, "go")
-    reports = []
-    for worker in workers:
-        assert worker.stdout is not None
-        reports.append(json.loads(worker.stdout.readline()))
-    wall, server = time.perf_counter() - started, server_cpu(db) - server
-    tell(workers, "quit")
-    for worker in workers:
-        worker.wait()
-    return reports, wall, server
+    return workers
 
 
 def tell(workers: list[subprocess.Popen[str]], word: str) -> None:

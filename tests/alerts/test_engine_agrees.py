@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -260,15 +262,11 @@ def test_quiet_cases_under_one_anchor_are_decided_together_and_loud_ones_alone()
     agrees()
 
 
-def test_second_keys_of_a_first_key_cover_its_exact_and_checked_pairs_through_changes():
-    """Under the first key `kim`, the pairs holding ready matches (`kim jong`) and those
-    holding checks (`kim korea -trump`) share one set of second keys: an article with none of
-    them skips both at once, and every add, change and remove keeps that set exact."""
-    stats = TokenStats({"kim": 0.001, "jong": 0.002, "korea": 0.003, "trump": 0.004, "the": 0.9})
-    index = AlertIndex(stats)
-    alerts: dict[int, str] = {}
-    texts = ["Kim spoke", "Kim Jong spoke", "Kim in Korea", "Kim met Trump in Korea", "Jong"]
-    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+def changing(
+    index: AlertIndex, alerts: dict[int, str], articles: list[MatchArticle]
+) -> Callable[[int, str | None], None]:
+    """``change(alert_id, query)``: add or change an alert (remove it, query None) in the index
+    and in ``alerts``, then check the index against the reference on every article."""
 
     def change(alert_id: int, query: str | None) -> None:
         if query is None:
@@ -279,6 +277,21 @@ def test_second_keys_of_a_first_key_cover_its_exact_and_checked_pairs_through_ch
             alerts[alert_id] = query
         for article in articles:
             assert sorted(index.match(article)) == expected(alerts, article)
+
+    return change
+
+
+def test_second_keys_of_a_first_key_cover_its_exact_and_checked_pairs_through_changes():
+    """Under the first key `kim`, the pairs holding ready matches (`kim jong`) and those
+    holding checks (`kim korea -trump`) share one set of second keys: an article with none of
+    them skips both at once, and every add, change and remove keeps that set exact."""
+    stats = TokenStats({"kim": 0.001, "jong": 0.002, "korea": 0.003, "trump": 0.004, "the": 0.9})
+    index = AlertIndex(stats)
+    alerts: dict[int, str] = {}
+    texts = ["Kim spoke", "Kim Jong spoke", "Kim in Korea", "Kim met Trump in Korea", "Jong"]
+    articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
+
+    change = changing(index, alerts, articles)
 
     def seconds() -> frozenset[str]:
         posting = index._postings.get("kim")  # noqa: SLF001 - the mechanism under test
@@ -312,15 +325,7 @@ def test_an_article_forms_the_word_pairs_of_a_wanted_head_and_tail_through_chang
     texts = ["Kim Jong Un spoke", "Jong Un and Kim", "Un Kim Jong", "Kim Jong", "the un"]
     articles = [MatchArticle(n, "", text, None, None) for n, text in enumerate(texts)]
 
-    def change(alert_id: int, query: str | None) -> None:
-        if query is None:
-            index.remove(alert_id)
-            del alerts[alert_id]
-        else:
-            index.add(alert_id, query)
-            alerts[alert_id] = query
-        for article in articles:
-            assert sorted(index.match(article)) == expected(alerts, article)
+    change = changing(index, alerts, articles)
 
     def ends(word: str) -> tuple[int, int] | None:
         posting = index._postings.get(word)  # noqa: SLF001 - the mechanism under test
