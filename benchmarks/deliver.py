@@ -271,7 +271,7 @@ def bare_jobs(db: Database) -> list[tuple[dict[str, Any], bytes]]:
 
 def run_bare(jobs: list[tuple[dict[str, Any], bytes]], settings: Settings) -> float:
     """Seconds for a plain pywebpush loop to push every job."""
-    vapid = vapid_keys(Path(settings.data_dir).resolve()).vapid
+    vapid = vapid_keys(settings.data_dir).vapid
     session = requests.Session()
     started = time.perf_counter()
     for subscription, payload in jobs:

@@ -73,16 +73,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     DateTime,
     Dialect,
     String,
     Table,
     and_,
-    any_,
-    bindparam,
     case,
-    column,
     delete,
     func,
     insert,
@@ -108,7 +104,7 @@ from tidings.delivery.timing import (
 )
 from tidings.secrets import cached_secret
 from tidings.store.db import Database
-from tidings.store.ids import in_ids
+from tidings.store.ids import ids_parameter, ids_value, in_bound_ids, in_ids
 from tidings.store.models import (
     Alert,
     Channel,
@@ -708,12 +704,7 @@ def _stories_sql(dialect: Dialect) -> tuple[str, Callable[[list[int]], Any]]:
     """The stories query compiled once for ``dialect``, and how to bind its digest ids (one
     parameter whatever their number, as ``in_ids`` does)."""
     i, n = _items.c, _notifications.c
-    if dialect.name == "postgresql":
-        ids = bindparam("digest_ids", type_=postgresql.ARRAY(BigInteger))
-        wanted = i.digest_id == any_(ids)
-    else:
-        listed: Any = select(column("value")).select_from(func.json_each(bindparam("digest_ids")))
-        wanted = i.digest_id.in_(listed.scalar_subquery())
+    wanted = in_bound_ids(dialect.name, i.digest_id, ids_parameter(dialect.name, "digest_ids"))
     query = (
         select(
             i.digest_id,
@@ -732,10 +723,9 @@ def _stories_sql(dialect: Dialect) -> tuple[str, Callable[[list[int]], Any]]:
         .order_by(i.digest_id, n.created_at.desc(), n.id.desc())
     )
     compiled = query.compile(dialect=dialect)
-    value: Callable[[list[int]], Any] = list if dialect.name == "postgresql" else json.dumps
     if compiled.positional:  # qmark, numeric, format: the statement's one parameter
-        return compiled.string, lambda digest_ids: (value(digest_ids),)
-    return compiled.string, lambda digest_ids: {"digest_ids": value(digest_ids)}
+        return compiled.string, lambda digest_ids: (ids_value(dialect.name, digest_ids),)
+    return compiled.string, lambda digest_ids: {"digest_ids": ids_value(dialect.name, digest_ids)}
 
 
 @lru_cache(maxsize=4096)

@@ -118,7 +118,7 @@ class OutboundHTTP:
         timeout: float = DELIVERY_TIMEOUT,
         guard: AddressGuard | None = None,
     ) -> None:
-        self.guard = guard or AddressGuard(allow_private=settings.allow_private_networks)
+        self.guard = guard or _guard(settings.allow_private_networks)
         self.user_agent = settings.user_agent.encode()
         self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         # No cap on open connections: the sender threads bound how many are open at once.

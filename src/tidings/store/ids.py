@@ -21,10 +21,27 @@ from sqlalchemy.orm import Session
 
 def in_ids(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     """``column IN ids`` with the ids bound as one parameter (see the module docstring)."""
-    values = list(ids)
-    if session.get_bind().dialect.name == "postgresql":
-        array = bindparam(None, values, type_=postgresql.ARRAY(BigInteger))
-        return column == any_(array)
-    listed: Any = select(sql_column("value")).select_from(func.json_each(json.dumps(values)))
-    result = column.in_(listed.scalar_subquery())
-    return result
+    dialect = session.get_bind().dialect.name
+    return in_bound_ids(dialect, column, ids_parameter(dialect, None, ids))
+
+
+def ids_parameter(dialect: str, key: str | None, ids: Iterable[int] | None = None) -> Any:
+    """The one parameter holding the ids (``None``: bound at execution, as ``ids_value``
+    gives them)."""
+    if dialect == "postgresql":
+        values = None if ids is None else list(ids)
+        return bindparam(key, values, type_=postgresql.ARRAY(BigInteger))
+    return bindparam(key, None if ids is None else ids_value(dialect, ids))
+
+
+def ids_value(dialect: str, ids: Iterable[int]) -> Any:
+    """The ids as the parameter of ``ids_parameter`` takes them."""
+    return list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+
+
+def in_bound_ids(dialect: str, column: Any, ids: Any) -> ColumnElement[bool]:
+    """``column IN`` the ids of the parameter ``ids`` (``ids_parameter``)."""
+    if dialect == "postgresql":
+        return column == any_(ids)
+    listed: Any = select(sql_column("value")).select_from(func.json_each(ids))
+    return column.in_(listed.scalar_subquery())

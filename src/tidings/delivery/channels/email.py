@@ -30,6 +30,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jinja2
+import markupsafe
 
 from tidings.clock import Clock, utcnow
 from tidings.config import Settings
@@ -148,17 +149,10 @@ def render(message: Message, unsubscribe_url: str | None) -> tuple[str, str]:
 # joins instead; every value from the database goes through ``escape_html`` in the HTML body
 # (only ``snippet_html``, escaped when it was stored, goes in as it is).
 
-_HTML_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("'", "&#39;"))
-
-
 def escape_html(value: object) -> str:
-    """``value`` as HTML text or attribute value (double-quoted): ``& < > " '`` escaped, as
-    Jinja's autoescape does."""
-    text = str(value)
-    for char, entity in _HTML_ESCAPES:
-        if char in text:
-            text = text.replace(char, entity)
-    return text
+    """``value`` as HTML text or attribute value (double-quoted): ``& < > " '`` escaped, by
+    MarkupSafe, as Jinja's autoescape does."""
+    return str(markupsafe.escape(value))
 
 
 def _reported(count: int) -> str:
@@ -514,18 +508,15 @@ def dot_stuffed(data: bytes) -> bytes:
     return data.replace(b"\n.", b"\n..") if b"\n." in data else data
 
 
-_last_date: tuple[datetime | None, str] = (None, "")
-
-
 def email_date(now: datetime) -> str:
-    """The ``Date`` header's value for ``now`` (whole seconds; the last one remembered: a
-    sender writes many emails a second)."""
-    global _last_date
-    second = now.replace(microsecond=0)
-    last = _last_date
-    if last[0] != second:
-        last = _last_date = (second, format_datetime(second))
-    return last[1]
+    """The ``Date`` header's value for ``now`` (whole seconds: a sender writes many emails a
+    second, and the last second's is remembered)."""
+    return _email_date(now.replace(microsecond=0))
+
+
+@lru_cache(maxsize=1)
+def _email_date(second: datetime) -> str:
+    return format_datetime(second)
 
 
 def header_block(headers: list[tuple[str, str]]) -> bytes:

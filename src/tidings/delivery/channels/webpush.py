@@ -142,14 +142,9 @@ def _drop_url(payload: dict[str, Any], excess: int) -> None:
 
 @lru_cache(maxsize=8)
 def vapid_keys(data_dir: Path) -> VapidKeys:
-    """The server's VAPID keys for this data dir, loaded (or made) once per process."""
-    return VapidKeys.load_or_create(data_dir)
-
-
-@lru_cache(maxsize=8)
-def _keys_for(data_dir: Path) -> VapidKeys:
-    """``vapid_keys`` for a data dir as configured (resolved once, not for every channel)."""
-    return vapid_keys(Path(data_dir).resolve())
+    """The server's VAPID keys for this data dir (as configured: resolved here, once), loaded
+    (or made) once per process."""
+    return VapidKeys.load_or_create(Path(data_dir).resolve())
 
 
 def _b64decode(text: str) -> bytes:
@@ -182,7 +177,7 @@ class WebPushChannel(Channel):
     def from_config(cls, config: dict[str, Any], settings: Settings) -> Self:
         subscription = {"endpoint": required(config, "endpoint", cls.kind)}
         subscription["keys"] = required(config, "keys", cls.kind)
-        keys = _keys_for(settings.data_dir)
+        keys = vapid_keys(settings.data_dir)
         ttl = int(config.get("ttl", DEFAULT_TTL))
         return cls(subscription, settings, keys=keys, http=shared_http(settings), ttl=ttl)
 
