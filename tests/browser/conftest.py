@@ -286,12 +286,15 @@ class Tab:
 
 @pytest.fixture
 def open_context(browser: Browser, site: Site) -> Iterator[Callable[..., Tab]]:
-    """``open_context(with_push=False)``: a fresh browser context (its own cookies, storage,
-    permissions and service workers) on the site."""
+    """``open_context(with_push=False, timezone_id=None)``: a fresh browser context (its own
+    cookies, storage, permissions and service workers; the system's time zone unless
+    ``timezone_id``) on the site."""
     tabs: list[Tab] = []
 
-    def open_one(*, with_push: bool = False) -> Tab:
-        context = browser.new_context(base_url=site.origin, viewport={"width": 1280, "height": 900})
+    def open_one(*, with_push: bool = False, timezone_id: str | None = None) -> Tab:
+        context = browser.new_context(
+            base_url=site.origin, viewport={"width": 1280, "height": 900}, timezone_id=timezone_id
+        )
         context.set_default_timeout(TIMEOUT_MS)
         tab = Tab(context, site.origin)
         context.on("weberror", lambda error: tab.errors.append(f"{error.page and error.page.url}: {error.error}"))

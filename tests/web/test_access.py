@@ -184,3 +184,26 @@ def test_admins_pass_every_admin_route(app: FastAPI, world: World) -> None:
         if rule.who == ADMIN:
             reply = call(boss, method, path, rule, world.ids)
             assert reply.status_code < 300, (method, path, reply.text)
+
+
+def test_every_unsafe_route_refuses_a_cookie_request_without_its_csrf_token(world: World) -> None:
+    """Signed in by the session cookie (as a page is), every route that changes something asks
+    for the session's CSRF token (pages send it as X-CSRF-Token); a forged one is refused too,
+    and nothing is changed."""
+    client = world.alice.browser()
+    unsafe = [(key, rule) for key, rule in RULES.items() if rule.who != PUBLIC and key[0] != "GET"]
+    assert len(unsafe) >= 20
+    for token in (None, "forged"):
+        if token is None:
+            del client.headers["X-CSRF-Token"]
+        else:
+            client.headers["X-CSRF-Token"] = token
+        for (method, path), rule in unsafe:
+            reply = call(client, method, path, rule, world.ids)
+            assert reply.status_code == 403, (method, path, reply.text)
+            assert reply.json()["error"] == "csrf", (method, path, reply.text)
+    mine = world.alice.client()
+    assert len(mine.get("/api/v1/alerts").json()) == 1
+    assert mine.get("/api/v1/notifications").json()["items"][0]["read_at"] is None
+    assert len(mine.get("/api/v1/channels").json()) == 2
+    assert client.get("/api/v1/auth/session").status_code == 200  # not logged out
