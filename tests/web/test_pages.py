@@ -413,3 +413,15 @@ def test_reset_password_pages_ask_then_set_the_new_password(app: FastAPI, alice:
         login = {"email": alice.email, "password": "brand new password"}
         assert browser.post("/api/v1/auth/login", json=login).status_code == 200
         assert submit(browser, form, password="another password").status_code == 400  # used
+
+
+def test_home_lists_the_stories_of_followed_topics(app: FastAPI, world: World) -> None:
+    client = world.bob.browser()
+    topic = world.ids["topic_id"]
+    assert client.post(f"/api/v1/topics/{topic}/follow").status_code < 300
+    desk = Newsdesk(app)
+    desk.count = 100
+    desk.arrive(title="Korea talks resume at Panmunjom", text="Talks on Korea resumed on Monday.")
+    stories = select(page(client, "/"), "#stories li.story")
+    assert [text(story, ".story-title") for story in stories] == ["Korea talks resume at Panmunjom"]
+    assert text(stories[0], ".matched") == "For: Korea"  # the topic's name
