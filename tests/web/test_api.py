@@ -5,14 +5,19 @@ and this browser's push subscription."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 from fastapi import FastAPI
 
 from tests.hookreceiver import running_hook_receiver
-from tests.web.conftest import AUTH, P256DH, Reader
+from tests.smtpserver import running_smtp_server, smtp_url
+from tests.web.conftest import AUTH, P256DH, Reader, add_reader
 from tests.web.news import Newsdesk
 from tidings.accounts import create_topic
 from tidings.clock import FrozenClock
+from tidings.config import Settings
+from tidings.store.db import Database
+from tidings.web.app import create_app
 
 
 def test_alerts_create_list_update_delete(alice: Reader) -> None:
@@ -301,3 +306,23 @@ def test_unsubscribe_link_turns_email_off(app: FastAPI, alice: Reader) -> None:
     assert reply.status_code == 200 and reply.json()["enabled"] is True
     assert client.get("/api/v1/channels").json()[0]["enabled"] is True
     assert client.patch(f"/api/v1/channels/{channel_id}", json={}).status_code == 422
+
+
+def test_email_and_apprise_channels_tested_on_real_receivers(
+    web_settings: Settings, db: Database, clock: FrozenClock
+) -> None:
+    """The settings page's "Send a test notification" (POST /channels/{id}/test) for the other
+    kinds: an e-mail reaches a real SMTP server, an Apprise URL a real JSON endpoint."""
+    with running_smtp_server() as mailbox, running_hook_receiver() as hooks:
+        app = create_app(replace(web_settings, smtp_url=smtp_url(mailbox)), db, clock=clock)
+        client = add_reader(app, "carol@example.com").client()
+        email = client.post("/api/v1/channels", json={"kind": "email", "target": "carol@example.com"})
+        target = hooks.url("/apprise").replace("http://", "json://")
+        apprise = client.post("/api/v1/channels", json={"kind": "apprise", "target": target})
+        assert email.status_code == apprise.status_code == 201, (email.text, apprise.text)
+        tested = client.post(f"/api/v1/channels/{email.json()['id']}/test")
+        assert tested.json() == {"ok": True, "error": None}
+        assert [message["To"] for message in mailbox.messages] == ["carol@example.com"]
+        tested = client.post(f"/api/v1/channels/{apprise.json()['id']}/test")
+        assert tested.json() == {"ok": True, "error": None}
+        assert len(hooks.accepted("/apprise")) == 1
