@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.browser.conftest import Shots, Site, Tab
@@ -18,14 +18,20 @@ def timezone_of(site: Site, reader: int) -> str:
         return session.scalar(select(User.timezone).where(User.id == reader)) or ""
 
 
+def time_settings_in(open_context: Any, zone: str) -> tuple[Tab, Page]:
+    """The reader's time settings page in a browser whose own time zone is ``zone``."""
+    tab: Tab = open_context(timezone_id=zone)
+    tab.sign_in("tokyo@example.com")
+    page = tab.new_page()
+    page.goto("/settings/time")
+    return tab, page
+
+
 def test_the_time_zone_is_detected_from_the_browser_and_kept_by_keyboard(
     site: Site, open_context: Any, shots: Shots
 ) -> None:
     reader = site.add_reader("tokyo@example.com")
-    tab: Tab = open_context(timezone_id="Asia/Tokyo")
-    tab.sign_in("tokyo@example.com")
-    page = tab.new_page()
-    page.goto("/settings/time")
+    tab, page = time_settings_in(open_context, "Asia/Tokyo")
     expect(page.locator("#timezone")).to_have_value("Asia/Tokyo")
     expect(page.locator("#timezone-detected")).to_be_visible()
     assert timezone_of(site, reader) == "UTC"  # detected, not saved until Done
@@ -35,10 +41,7 @@ def test_the_time_zone_is_detected_from_the_browser_and_kept_by_keyboard(
     expect(page.locator("#time-saved")).not_to_be_empty()
     assert timezone_of(site, reader) == "Asia/Tokyo"
     # once saved, the page shows the reader's choice, whatever the browser says
-    other: Tab = open_context(timezone_id="America/New_York")
-    other.sign_in("tokyo@example.com")
-    again = other.new_page()
-    again.goto("/settings/time")
+    other, again = time_settings_in(open_context, "America/New_York")
     expect(again.locator("#timezone")).to_have_value("Asia/Tokyo")
     expect(again.locator("#timezone-detected")).to_be_hidden()
     tab.assert_no_page_errors()
