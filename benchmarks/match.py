@@ -237,8 +237,9 @@ def run_tidings(
     start = time.process_time()
     gc.disable()  # as SyncedAlertIndex.load() does: no collections while the index grows,
     index = AlertIndex(stats)
-    for alert_id, query in enumerate(queries, start=1):
-        index.add(alert_id, query)
+    with index.loading():  # as load() does: each posting's matches side by side in memory
+        for alert_id, query in enumerate(queries, start=1):
+            index.add(alert_id, query)
     gc.enable()
     gc.freeze()  # then long-lived alerts out of the collector's way
     if huge_pages:

@@ -164,6 +164,45 @@ def test_engine_agrees_with_reference_through_adds_and_removes(
     assert len(index) == len(alerts)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(queries, min_size=8, max_size=8),
+    operations,
+    operations,
+    st.lists(articles, min_size=1, max_size=3),
+    stats,
+    st.sampled_from([0.3, 0.0001, 1.0]),
+)
+def test_an_index_loaded_at_once_agrees_with_reference_and_keeps_changing(
+    pool, loaded, later, arts, token_stats, threshold
+):
+    """``loading()`` (a worker's start) only notes the matches of its adds, and makes them when
+    it ends, or when a match or a removal of a noted alert needs them first."""
+    index = AlertIndex(token_stats, always_threshold=threshold)
+    alerts: dict[int, str] = {}
+
+    def apply(op: str, alert_id: int, which: int | None) -> None:
+        if op == "add":
+            alerts[alert_id] = format_query(pool[which])
+            index.add(alert_id, alerts[alert_id])
+        else:
+            assert index.remove(alert_id) == (alerts.pop(alert_id, None) is not None)
+
+    with index.loading():
+        for step, (op, alert_id, which) in enumerate(loaded):
+            apply(op, alert_id, which)
+            if step % 7 == 6:  # now and then a match in the middle of the load
+                for article in arts:
+                    assert sorted(index.match(article)) == expected(alerts, article)
+    for article in arts:
+        assert sorted(index.match(article)) == expected(alerts, article)
+    for op, alert_id, which in later:
+        apply(op, alert_id, which)
+        for article in arts:
+            assert sorted(index.match(article)) == expected(alerts, article)
+    assert len(index) == len(alerts)
+
+
 @settings(max_examples=300, deadline=None)
 @given(queries)
 def test_formatted_query_parses_back_to_the_same_matches(tree):

@@ -37,6 +37,10 @@ not with the number of alerts or queries it matches:
   query split into cases is anchored however common its keys: one set operation where it is
   found never costs more than a walk for every article.)
 
+A worker's start adds every alert inside ``loading()``: the ready matches are made once the
+load is done, posting by posting, so that those an article takes together lie side by side in
+memory instead of wherever their alerts' turns left them.
+
 Adding, changing and removing an alert is incremental.  Anchors depend on the ``TokenStats``
 given at construction, which therefore never change for the life of an index.
 """
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from itertools import chain, combinations, compress, pairwise, product, repeat
 from operator import attrgetter, eq, itemgetter, not_
@@ -170,6 +175,9 @@ class AlertIndex:
         # probe per word.
         self._postings: dict[str, _Posting] = {}
         self._always: dict[_Group, None] = {}
+        # While ``loading()``: the postings whose new matches are only noted so far.
+        self._loading = False
+        self._pending: list[_Posting] = []
         self._counters = dict.fromkeys(
             (
                 "articles",
@@ -204,6 +212,16 @@ class AlertIndex:
             group.members.append(alert_id if terms is None else make(Match, (alert_id, terms)))
             return
         for case in group.cases:
+            if self._loading:  # noted, made with the posting's others when the load is done
+                posting = self._posting(case.anchor[0])
+                if posting.pending is None:
+                    posting.pending = []
+                    self._pending.append(posting)
+                if case.matches is None:
+                    posting.note_match(alert_id, case)
+                else:  # the id stands in for its match until then
+                    cast(list[Any], case.matches).append(alert_id)
+                continue
             match = make(Match, (alert_id, case.terms))
             if case.matches is None:
                 self._posting(case.anchor[0]).take_match(case.anchor[1:], match)
@@ -213,6 +231,8 @@ class AlertIndex:
 
     def remove(self, alert_id: int) -> bool:
         """Forget ``alert_id``; False if it was not indexed."""
+        if self._pending and alert_id in self._alerts:
+            self._lay_out()
         group = self._alerts.pop(alert_id, None)
         if group is None:
             return False
@@ -238,6 +258,38 @@ class AlertIndex:
                     if word in self._postings and self._postings[word].empty():
                         del self._postings[word]
         return True
+
+    @contextmanager
+    def loading(self) -> Iterator[AlertIndex]:
+        """Add many alerts at once (a worker's start), as ``add`` does, with the ready matches
+        of each posting laid side by side in memory.
+
+        Matching an article takes the ready matches of each posting it finds, thousands at a
+        million alerts.  Made as their alerts come (in id order), a posting's matches are
+        scattered over the whole heap, and taking them is a cache miss each; made together,
+        once the load is done, they fill a few cache lines in a row.  Inside, a new match is
+        only noted (its alert id, against its posting); matching, removing or leaving makes
+        what is noted first."""
+        self._loading = True
+        try:
+            yield self
+        finally:
+            self._loading = False
+            self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Make the matches noted while loading, posting by posting."""
+        pending, self._pending = self._pending, []
+        # The notes are let go only at the end: memory freed on the way would be reused by
+        # the next matches, scattered again.
+        noted = [posting.lay_out() for posting in pending]
+        for posting in pending:
+            for checks in (posting.checks, *(posting.inner or {}).values()):
+                if checks is not None:
+                    for conds in (checks.conds, checks.loud):
+                        if conds is not None:
+                            conds.lay_out()
+        noted.clear()
 
     def __len__(self) -> int:
         return len(self._alerts)
@@ -385,6 +437,8 @@ class AlertIndex:
 
     def match(self, article: MatchArticle) -> list[Match]:
         """The alerts ``article`` matches, each with its matched terms (in no particular order)."""
+        if self._pending:
+            self._lay_out()
         seen = ArticleKeys(article, postings=self._postings)
         answer, exact, conditions, checked = self._look_up(seen.keys, cast(list, seen.found))
         found = len(answer) - exact
@@ -457,6 +511,8 @@ class AlertIndex:
         ``conditions`` counts conditional cases checked (one C-level set operation each),
         ``verified`` groups (distinct queries) checked by walking their tree, and
         ``verified_matched`` those that matched; matches of exact cases need no check."""
+        if self._pending:
+            self._lay_out()
         counters = self._counters
         return {
             "alerts": len(self._alerts),
@@ -517,12 +573,13 @@ class _Conds:
     them all with ``map`` and ``compress``: the keys each watches, those of them it needs,
     and its matches."""
 
-    __slots__ = ("watch", "rest", "matches", "needs", "union", "all", "vetoes", "veto")
+    __slots__ = ("watch", "rest", "matches", "terms", "needs", "union", "all", "vetoes", "veto")
 
     def __init__(self) -> None:
         self.watch: list[frozenset[str]] = []
         self.rest: list[frozenset[str]] = []
         self.matches: list[list[Match]] = []
+        self.terms: list[tuple[str, ...]] = []  # each case's matched terms
         self.needs = 0  # how many cases need a key besides their anchor
         # When no case needs another key: every key some case watches, and the matches of all
         # the cases in one tuple (None until an article needs it after a change).  An article
@@ -543,6 +600,7 @@ class _Conds:
         self.watch.append(case.watch)
         self.rest.append(case.rest)
         self.matches.append(case.matches)
+        self.terms.append(case.terms)
         self.needs += bool(case.rest)
         # One case (most anchors): its own set, not a copy.
         self.union = case.watch if len(self.watch) == 1 else self.union | case.watch
@@ -554,6 +612,7 @@ class _Conds:
     def drop(self, case: _Case) -> None:
         position = next(i for i, each in enumerate(self.matches) if each is case.matches)
         del self.watch[position], self.rest[position], self.matches[position]
+        del self.terms[position]
         self.needs -= bool(case.rest)
         if self.vetoes is not None:
             del self.vetoes[position]
@@ -561,6 +620,16 @@ class _Conds:
         self.union = (
             self.watch[0] if len(self.watch) == 1 else frozenset().union(*self.watch) or _NOTHING
         )
+        self.all = None
+
+    def lay_out(self) -> None:
+        """Make the matches of the alert ids noted while loading (``AlertIndex.loading``)."""
+        make = tuple.__new__
+        for matches, terms in zip(self.matches, self.terms, strict=True):
+            if matches and type(matches[-1]) is int:  # noted ones are at the end
+                matches[:] = [
+                    each if type(each) is Match else make(Match, (each, terms)) for each in matches
+                ]
         self.all = None
 
     def gather(self) -> tuple[Match, ...]:
@@ -578,7 +647,7 @@ class _Posting:
     Every posting has all the attributes, empty if need be, so that an article takes the
     matches of all its postings with ``map`` over them."""
 
-    __slots__ = ("matches", "pairs", "seconds", "checks", "inner", "heads", "tails")
+    __slots__ = ("matches", "pairs", "seconds", "checks", "inner", "heads", "tails", "pending")
 
     def __init__(self) -> None:
         self.matches: tuple[Match, ...] = ()
@@ -590,6 +659,40 @@ class _Posting:
         # with this key: an article forms only the pairs of a head and a tail.
         self.heads = 0
         self.tails = 0
+        # While the index is loading: the alert id and the exact case of each match noted.
+        self.pending: list[Any] | None = None
+
+    def note_match(self, alert_id: int, case: _Case) -> None:
+        """Note the match of ``alert_id`` for an exact ``case`` anchored here (made by
+        ``lay_out``)."""
+        assert self.pending is not None
+        self.pending += (alert_id, case)
+        if len(case.anchor) > 1:
+            if not self.pairs:
+                self.pairs = {}
+            self._add_second(case.anchor[1])
+
+    def lay_out(self) -> list[Any]:
+        """Make the matches noted, side by side, and add them to the others; return the
+        notes."""
+        noted, self.pending = self.pending or [], None
+        make = tuple.__new__
+        alone: list[Match] = []
+        by_second: dict[str, list[Match]] = {}
+        entries = iter(noted)
+        for alert_id, case in zip(entries, entries, strict=True):
+            match = make(Match, (alert_id, case.terms))
+            if len(case.anchor) > 1:
+                by_second.setdefault(case.anchor[1], []).append(match)
+            else:
+                alone.append(match)
+        if alone:
+            self.matches += tuple(alone)
+        if by_second:
+            pairs = cast(dict[str, tuple[Match, ...]], self.pairs)
+            for second, matches in by_second.items():
+                pairs[second] = pairs.get(second, ()) + tuple(matches)
+        return noted
 
     def take_match(self, rest: tuple[str, ...], match: Match) -> None:
         """Add ``match`` under this key alone (``rest`` empty) or with a second key."""

@@ -167,8 +167,9 @@ class SyncedAlertIndex:
                 rows = session.execute(
                     select(Alert.id, Alert.query).execution_options(yield_per=self.batch)
                 )
-                for alert_id, query in rows:
-                    self._apply(alert_id, query)
+                with self.index.loading():  # each posting's matches side by side
+                    for alert_id, query in rows:
+                        self._apply(alert_id, query)
         finally:
             gc.enable()
         gc.freeze()
