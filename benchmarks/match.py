@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Any, cast
 
 import psutil
 import tantivy
@@ -227,12 +228,11 @@ def huge_page_mb() -> float:
     return 0.0
 
 
-def run_tidings(
-    queries: list[str],
-    articles: list[MatchArticle],
-    huge_pages: bool = True,
-    stats: TokenStats | None = None,
-) -> dict[str, float]:
+def build_index(
+    queries: list[str], huge_pages: bool = True, stats: TokenStats | None = None
+) -> tuple[AlertIndex, dict[str, float]]:
+    """The index of ``queries``, built as ``SyncedAlertIndex.load()`` builds one, and what the
+    build cost."""
     before = rss()
     start = time.process_time()
     gc.disable()  # as SyncedAlertIndex.load() does: no collections while the index grows,
@@ -246,39 +246,52 @@ def run_tidings(
         use_huge_pages()  # as load() does too
     build = time.process_time() - start
     memory = rss() - before
-    huge = huge_page_mb()  # how much of the heap the kernel did back with huge pages
-    for article in articles[:20]:  # warm up
-        index.match(article)
-    index = _reset_counters(index)
-    times, walls, matches = [], [], 0
-    for article in articles:
-        t0, w0 = time.process_time(), time.perf_counter()
-        matches += len(index.match(article))
-        times.append(time.process_time() - t0)
-        walls.append(time.perf_counter() - w0)
-    stats = index.stats()
-    phases = _phases(index, articles)
-    return {
+    return index, {
         "build_s": build,
-        "huge_page_mb": huge,
+        "huge_page_mb": huge_page_mb(),  # how much of the heap the kernel did back with them
         "bytes_per_alert": memory / len(queries),
-        "articles_per_s": len(articles) / sum(times),
-        "p50_ms": 1000 * statistics.median(times),
-        "p99_ms": 1000 * statistics.quantiles(times, n=100)[98],
-        "wall_articles_per_s": len(articles) / sum(walls),
-        "wall_p99_ms": 1000 * statistics.quantiles(walls, n=100)[98],
-        "matches_per_article": matches / len(articles),
-        "candidates_per_match": stats["candidates_per_match"],
-        "verified_per_article": stats["verified"] / stats["articles"],
-        "conditions_per_article": stats["conditions"] / stats["articles"],
-        "exact_share": stats["exact_matches"] / max(1, stats["matches"]),
-        "case_share": (stats["exact_matches"] + stats["condition_matches"])
-        / max(1, stats["matches"]),
-        "always_check": stats["always_check"],
-        "programs": stats["programs"],
-        "duplicate_share": 1 - len(set(queries)) / len(queries),
-        **phases,
     }
+
+
+class Timings:
+    """The CPU and wall-clock times of every article matched, over the rounds."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.walls: list[float] = []
+        self.matches = 0
+
+    def round(self, index: AlertIndex, articles: list[MatchArticle]) -> float:
+        """Match every article once; return this round's CPU ms per article."""
+        spent = 0.0
+        for article in articles:
+            t0, w0 = time.process_time(), time.perf_counter()
+            self.matches += len(index.match(article))
+            cpu = time.process_time() - t0
+            self.walls.append(time.perf_counter() - w0)
+            self.times.append(cpu)
+            spent += cpu
+        return 1000 * spent / len(articles)
+
+    def summary(self, index: AlertIndex) -> dict[str, float]:
+        times, walls = self.times, self.walls
+        stats = index.stats()
+        return {
+            "articles_per_s": len(times) / sum(times),
+            "p50_ms": 1000 * statistics.median(times),
+            "p99_ms": 1000 * statistics.quantiles(times, n=100)[98],
+            "wall_articles_per_s": len(walls) / sum(walls),
+            "wall_p99_ms": 1000 * statistics.quantiles(walls, n=100)[98],
+            "matches_per_article": self.matches / len(times),
+            "candidates_per_match": stats["candidates_per_match"],
+            "verified_per_article": stats["verified"] / stats["articles"],
+            "conditions_per_article": stats["conditions"] / stats["articles"],
+            "exact_share": stats["exact_matches"] / max(1, stats["matches"]),
+            "case_share": (stats["exact_matches"] + stats["condition_matches"])
+            / max(1, stats["matches"]),
+            "always_check": stats["always_check"],
+            "programs": stats["programs"],
+        }
 
 
 def _phases(index: AlertIndex, articles: list[MatchArticle]) -> dict[str, float]:
@@ -515,7 +528,7 @@ def measure_db_load(size: int, url: str | None) -> dict[str, float]:
 # --- driver ---------------------------------------------------------------------------------
 
 
-def measure(
+def serve_size(
     size: int,
     articles_count: int,
     batch: int,
@@ -523,6 +536,9 @@ def measure(
     huge_pages: bool = True,
     learned: int = 0,
 ) -> dict[str, float]:
+    """One alert count, in a child process: build its index, say so, then match the whole
+    stream once for each ``round`` read on stdin (answering with the round's CPU ms per article),
+    and at ``finish`` split the time by phase and run the peer."""
     rng = random.Random(SEED)
     world = make_world(rng)
     queries = [make_alert(world, rng) for _ in range(size)]
@@ -531,8 +547,21 @@ def measure(
     if learned:  # as SyncedAlertIndex learns them from the latest stored articles
         seen = (make_article(world, rng, -n) for n in range(1, learned + 1))
         stats = TokenStats.learn(map(_article_tokens, seen))
-    result: dict[str, float] = {"alerts": size}
-    result.update(run_tidings(queries, articles, huge_pages, stats))
+    index, built = build_index(queries, huge_pages, stats)
+    for article in articles[:20]:  # warm up
+        index.match(article)
+    index = _reset_counters(index)
+    print(json.dumps({"ready": size}), flush=True)
+    timings, rounds = Timings(), []
+    for command in sys.stdin:
+        if command.strip() != "round":
+            break
+        rounds.append(timings.round(index, articles))
+        print(json.dumps({"round_ms": rounds[-1]}), flush=True)
+    result: dict[str, Any] = {"alerts": size, **built, **timings.summary(index)}
+    result["duplicate_share"] = 1 - len(set(queries)) / len(queries)
+    result["round_ms"] = rounds
+    result.update(_phases(index, articles))
     result["huge_pages"] = huge_pages
     result["learned_stats"] = learned
     result.update(run_peer(queries, articles[:batch], sample))
@@ -572,7 +601,15 @@ def report(results: list[dict[str, float]]) -> None:
     for small, big in ((10_000, 100_000), (100_000, 1_000_000)):
         if small in by_size and big in by_size:
             growth = (1 / by_size[big]["articles_per_s"]) / (1 / by_size[small]["articles_per_s"])
-            print(f"time per article, {big:,} vs {small:,} alerts: {growth:.2f}x (target <= 2x)")
+            rounds = [
+                b / s
+                for s, b in zip(by_size[small]["round_ms"], by_size[big]["round_ms"], strict=True)
+            ]
+            print(
+                f"time per article, {big:,} vs {small:,} alerts: {growth:.2f}x over all rounds "
+                f"(target <= 2x); round by round {', '.join(f'{g:.2f}' for g in rounds)}x, "
+                f"median {statistics.median(rounds):.2f}x"
+            )
     print("CPU ms per article by phase (the same articles, matched again):")
     for r in results:
         print(
@@ -584,11 +621,75 @@ def report(results: list[dict[str, float]]) -> None:
         print(json.dumps(r))
 
 
+def run_sizes(sizes: list[int], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each alert count in a child process of its own, built one after the other (so that each
+    build has the machine to itself), then matching the stream in turns: a round of each count,
+    then the next round of each.  Whatever else the machine does meanwhile falls on every count
+    alike, instead of on whichever count happened to run then."""
+    children = []
+    for size in sizes:
+        command = [
+            sys.executable,
+            __file__,
+            "--one-size",
+            str(size),
+            "--articles",
+            str(args.articles),
+            "--batch",
+            str(args.batch),
+            "--sample",
+            str(args.sample),
+            *([] if args.huge_pages else ["--no-huge-pages"]),
+            "--learned-stats",
+            str(args.learned_stats),
+        ]
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        children.append(child)
+        _answer(child)  # ready
+        print(f"built {size:,} alerts", file=sys.stderr)
+    for number in range(1, args.rounds + 1):
+        for size, child in zip(sizes, children, strict=True):
+            _ask(child, "round")
+            print(
+                f"round {number}: {size:,} alerts {_answer(child)['round_ms']:.3f} ms",
+                file=sys.stderr,
+            )
+    results = []
+    for child in children:
+        _ask(child, "finish")
+        results.append(_answer(child))
+        if child.wait() != 0:
+            raise SystemExit(f"a benchmark child failed ({child.args})")
+    return results
+
+
+def _ask(child: subprocess.Popen[str], command: str) -> None:
+    assert child.stdin is not None
+    child.stdin.write(command + "\n")
+    child.stdin.flush()
+
+
+def _answer(child: subprocess.Popen[str]) -> dict[str, Any]:
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if not line:
+        raise SystemExit(f"a benchmark child ended early ({child.args}): exit {child.wait()}")
+    return cast(dict[str, Any], json.loads(line))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--quick", action="store_true", help="10k and 100k alerts, fewer articles")
-    parser.add_argument("--articles", type=int, default=2000, help="articles matched per size")
+    parser.add_argument(
+        "--articles", type=int, default=2000, help="articles matched per size in a round"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="rounds of the whole stream, each alert count in turn (see run_sizes)",
+    )
     parser.add_argument("--batch", type=int, default=200, help="peer micro-batch size (articles)")
     parser.add_argument("--sample", type=int, default=20000, help="peer alerts sampled at most")
     parser.add_argument("--preview-articles", type=int, default=50_000, help="0 skips the preview")
@@ -622,7 +723,7 @@ def main() -> None:
     if args.one_size:
         print(
             json.dumps(
-                measure(
+                serve_size(
                     args.one_size,
                     args.articles,
                     args.batch,
@@ -639,26 +740,7 @@ def main() -> None:
     if args.preview_only:
         print(json.dumps(measure_preview(args.preview_articles, 300)))
         return
-    results = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        command = [
-            sys.executable,
-            __file__,
-            "--one-size",
-            str(size),
-            "--articles",
-            str(args.articles),
-            "--batch",
-            str(args.batch),
-            "--sample",
-            str(args.sample),
-            *([] if args.huge_pages else ["--no-huge-pages"]),
-            "--learned-stats",
-            str(args.learned_stats),
-        ]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results.append(json.loads(output.strip().splitlines()[-1]))
-        print(f"measured {size:,} alerts", file=sys.stderr)
+    results = run_sizes([int(s) for s in args.sizes.split(",")], args)
     report(results)
     if args.preview_articles:
         command = [

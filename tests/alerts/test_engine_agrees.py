@@ -203,6 +203,31 @@ def test_an_index_loaded_at_once_agrees_with_reference_and_keeps_changing(
     assert len(index) == len(alerts)
 
 
+def test_matches_noted_while_loading_are_made_when_a_match_needs_them():
+    """Inside ``loading()``, a match makes what was noted so far, and what is noted after it
+    is made for the next one: more alerts of a query already matched, for an exact case, a
+    pair and quiet conditional cases taken together."""
+    stats = TokenStats({"kim": 0.001, "jong": 0.001, "trump": 0.001})
+    index = AlertIndex(stats)
+    article = MatchArticle(1, "Talks", "Kim Jong-un met officials", None, None)
+    with index.loading():
+        index.add(1, "kim -trump")
+        index.add(2, "kim")
+        index.add(3, '"kim jong"')
+        assert sorted(index.match(article)) == [
+            Match(1, ("kim",)),
+            Match(2, ("kim",)),
+            Match(3, ("kim jong",)),
+        ]
+        for alert_id, query in ((4, "kim -trump"), (5, "kim"), (6, '"kim jong"')):
+            index.add(alert_id, query)
+        assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 4, 5, 6]
+        index.add(7, "kim -trump")
+    assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 4, 5, 6, 7]
+    index.remove(4)
+    assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 5, 6, 7]
+
+
 @settings(max_examples=300, deadline=None)
 @given(queries)
 def test_formatted_query_parses_back_to_the_same_matches(tree):

@@ -217,10 +217,7 @@ class AlertIndex:
                 if posting.pending is None:
                     posting.pending = []
                     self._pending.append(posting)
-                if case.matches is None:
-                    posting.note_match(alert_id, case)
-                else:  # the id stands in for its match until then
-                    cast(list[Any], case.matches).append(alert_id)
+                posting.note_match(alert_id, case)
                 continue
             match = make(Match, (alert_id, case.terms))
             if case.matches is None:
@@ -268,8 +265,8 @@ class AlertIndex:
         million alerts.  Made as their alerts come (in id order), a posting's matches are
         scattered over the whole heap, and taking them is a cache miss each; made together,
         once the load is done, they fill a few cache lines in a row.  Inside, a new match is
-        only noted (its alert id, against its posting); matching, removing or leaving makes
-        what is noted first."""
+        only noted (its alert id and case, against its posting); matching, removing or leaving
+        makes what is noted first."""
         self._loading = True
         try:
             yield self
@@ -288,7 +285,7 @@ class AlertIndex:
                 if checks is not None:
                     for conds in (checks.conds, checks.loud):
                         if conds is not None:
-                            conds.lay_out()
+                            conds.all = None
         noted.clear()
 
     def __len__(self) -> int:
@@ -573,13 +570,12 @@ class _Conds:
     them all with ``map`` and ``compress``: the keys each watches, those of them it needs,
     and its matches."""
 
-    __slots__ = ("watch", "rest", "matches", "terms", "needs", "union", "all", "vetoes", "veto")
+    __slots__ = ("watch", "rest", "matches", "needs", "union", "all", "vetoes", "veto")
 
     def __init__(self) -> None:
         self.watch: list[frozenset[str]] = []
         self.rest: list[frozenset[str]] = []
         self.matches: list[list[Match]] = []
-        self.terms: list[tuple[str, ...]] = []  # each case's matched terms
         self.needs = 0  # how many cases need a key besides their anchor
         # When no case needs another key: every key some case watches, and the matches of all
         # the cases in one tuple (None until an article needs it after a change).  An article
@@ -600,7 +596,6 @@ class _Conds:
         self.watch.append(case.watch)
         self.rest.append(case.rest)
         self.matches.append(case.matches)
-        self.terms.append(case.terms)
         self.needs += bool(case.rest)
         # One case (most anchors): its own set, not a copy.
         self.union = case.watch if len(self.watch) == 1 else self.union | case.watch
@@ -612,7 +607,6 @@ class _Conds:
     def drop(self, case: _Case) -> None:
         position = next(i for i, each in enumerate(self.matches) if each is case.matches)
         del self.watch[position], self.rest[position], self.matches[position]
-        del self.terms[position]
         self.needs -= bool(case.rest)
         if self.vetoes is not None:
             del self.vetoes[position]
@@ -620,16 +614,6 @@ class _Conds:
         self.union = (
             self.watch[0] if len(self.watch) == 1 else frozenset().union(*self.watch) or _NOTHING
         )
-        self.all = None
-
-    def lay_out(self) -> None:
-        """Make the matches of the alert ids noted while loading (``AlertIndex.loading``)."""
-        make = tuple.__new__
-        for matches, terms in zip(self.matches, self.terms, strict=True):
-            if matches and type(matches[-1]) is int:  # noted ones are at the end
-                matches[:] = [
-                    each if type(each) is Match else make(Match, (each, terms)) for each in matches
-                ]
         self.all = None
 
     def gather(self) -> tuple[Match, ...]:
@@ -659,15 +643,14 @@ class _Posting:
         # with this key: an article forms only the pairs of a head and a tail.
         self.heads = 0
         self.tails = 0
-        # While the index is loading: the alert id and the exact case of each match noted.
+        # While the index is loading: the alert id and the case of each match noted.
         self.pending: list[Any] | None = None
 
     def note_match(self, alert_id: int, case: _Case) -> None:
-        """Note the match of ``alert_id`` for an exact ``case`` anchored here (made by
-        ``lay_out``)."""
+        """Note the match of ``alert_id`` for a ``case`` anchored here (made by ``lay_out``)."""
         assert self.pending is not None
         self.pending += (alert_id, case)
-        if len(case.anchor) > 1:
+        if case.matches is None and len(case.anchor) > 1:
             if not self.pairs:
                 self.pairs = {}
             self._add_second(case.anchor[1])
@@ -682,7 +665,9 @@ class _Posting:
         entries = iter(noted)
         for alert_id, case in zip(entries, entries, strict=True):
             match = make(Match, (alert_id, case.terms))
-            if len(case.anchor) > 1:
+            if case.matches is not None:  # a conditional case's
+                case.matches.append(match)
+            elif len(case.anchor) > 1:
                 by_second.setdefault(case.anchor[1], []).append(match)
             else:
                 alone.append(match)
