@@ -1,7 +1,10 @@
 """Matching benchmark: Tidings' alert index against tantivy micro-batch brute force.
 
 One process and one core at a time; each alert count runs in its own child process so that its
-resident-memory figure starts from a clean heap.  The workload is synthetic but shaped like the
+resident-memory figure starts from a clean heap.  The children are built one after the other,
+then match the article stream in turns (``--rounds``: a round of each count, then the next), so
+that whatever else the machine does meanwhile falls on every count alike; the growth from one
+count to the next is printed round by round.  The workload is synthetic but shaped like the
 real thing (deterministic seed):
 
 * a Zipfian vocabulary (common English words first, then made-up words), people's names with
