@@ -278,10 +278,9 @@ class Digest(Base):
     sent: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
-    __table_args__ = (
-        UniqueConstraint("user_id", "mode", "cutoff"),
-        Index("ix_digests_user_mode_cutoff", "user_id", "mode", "cutoff"),
-    )
+    # The unique constraint's index serves the lookups by (user, mode, cutoff) too: no
+    # second index on the same columns (migration 0004 dropped it).
+    __table_args__ = (UniqueConstraint("user_id", "mode", "cutoff"),)
 
 
 def _where(condition: str) -> dict[str, Any]:
