@@ -212,6 +212,18 @@ def test_sign_up_by_keyboard(site: Site, open_context: Any, shots: Shots) -> Non
     assert signed_in_as(tab) is None
     shots.take(page, "signup-taken")
 
+    # A too-short password after that: the browser holds the form back again, and the
+    # server's earlier refusal does not stay on screen beside the browser's message.
+    tab_onto(page, password)
+    retype(page, "short")
+    page.keyboard.press("Enter")
+    expect(page.locator("#signup-form [data-error]")).to_be_hidden()
+    expect(password).to_be_focused()
+    assert password.evaluate("(el) => el.validity.tooShort")
+    assert signups == ["POST"]
+    retype(page, PASSWORD)
+    tab_onto(page, email, backwards=True)
+
     # Fixed: signed in, on the home page.
     retype(page, "new@example.com")
     page.keyboard.press("Enter")
@@ -326,6 +338,10 @@ def test_password_reset_by_keyboard_through_real_email(
     expect(page.get_by_role("status").filter(has_text="new password")).to_have_text(
         "Your new password is set: log in with it."
     )
+    # The focus is on the e-mail field, which a screen reader announces with that news.
+    login_email = page.get_by_label("E-mail")
+    expect(login_email).to_be_focused()
+    expect(login_email).to_have_accessible_description("Your new password is set: log in with it.")
     assert signed_in_as(elsewhere) is None
     shots.take(page, "reset-done")
 

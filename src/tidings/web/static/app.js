@@ -155,6 +155,14 @@
     }).catch(function (error) { showError(form, error); });
   });
 
+  // The browser's own checks (required, minlength…) stop a submit before the handler above
+  // runs: an earlier refusal from the server must not stay on screen beside the browser's.
+  document.addEventListener("invalid", function (event) {
+    var form = event.target.form;
+    var box = form && form.dataset.api ? form.querySelector("[data-error]") : null;
+    if (box) { box.textContent = ""; box.hidden = true; }
+  }, true);
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("button[data-api]") : null;
     if (!button || button.form && button.form.dataset.api) return;
