@@ -26,6 +26,7 @@ import pytest
 from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.browser.conftest import PASSWORD, Shots, Site, Tab, wait_until
+from tests.browser.keys import tab_to
 from tests.smtpserver import Mailbox, running_smtp_server, smtp_url
 from tidings.config import Settings
 
@@ -49,28 +50,6 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
 
 
 # -- keyboard and what is announced -----------------------------------------------------------
-
-IS_FOCUSED = "(el) => el === document.activeElement"
-DESCRIBE_FOCUS = """() => {
-  const el = document.activeElement;
-  if (!el || el === document.body) return "(nothing)";
-  const text = (el.innerText || el.getAttribute("aria-label") || el.id || "").trim().slice(0, 40);
-  return el.tagName.toLowerCase() + (text ? " " + JSON.stringify(text) : "");
-}"""
-
-
-def tab_onto(page: Page, control: Locator, *, backwards: bool = False, limit: int = 40) -> None:
-    """Press Tab (Shift+Tab) until ``control`` has the focus (nothing when it has it)."""
-    path = []
-    for _ in range(limit):
-        if control.evaluate(IS_FOCUSED):
-            return
-        page.keyboard.press("Shift+Tab" if backwards else "Tab")
-        path.append(page.evaluate(DESCRIBE_FOCUS))
-    raise AssertionError(
-        f"{control} never got the focus by {'Shift+' if backwards else ''}Tab on {page.url}; "
-        "focus went: " + " → ".join(path)
-    )
 
 
 def expect_tab_order(page: Page, controls: list[Locator]) -> None:
@@ -180,8 +159,8 @@ def test_sign_up_by_keyboard(site: Site, open_context: Any, shots: Shots) -> Non
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign up")
     expect(password).to_have_accessible_description("At least 8 characters.")
     expect_tab_order(page, [email, password, submit, page.get_by_role("link", name="Log in")])
-    tab_onto(page, page.get_by_role("link", name="Tidings", exact=True), backwards=True)
-    tab_onto(page, email)
+    tab_to(page, page.get_by_role("link", name="Tidings", exact=True), backwards=True)
+    tab_to(page, email)
 
     # A too-short password: the browser's own check holds the form back, says why in an
     # alert and leaves the focus in the field.
@@ -200,7 +179,7 @@ def test_sign_up_by_keyboard(site: Site, open_context: Any, shots: Shots) -> Non
 
     # A taken address: the API refuses, the form's alert says so, the focus stays.
     retype(page, PASSWORD)
-    tab_onto(page, email, backwards=True)
+    tab_to(page, email, backwards=True)
     retype(page, "Taken@example.com")
     page.keyboard.press("Enter")
     alert = page.get_by_role("alert")
@@ -214,7 +193,7 @@ def test_sign_up_by_keyboard(site: Site, open_context: Any, shots: Shots) -> Non
 
     # A too-short password after that: the browser holds the form back again, and the
     # server's earlier refusal does not stay on screen beside the browser's message.
-    tab_onto(page, password)
+    tab_to(page, password)
     retype(page, "short")
     page.keyboard.press("Enter")
     expect(page.locator("#signup-form [data-error]")).to_be_hidden()
@@ -222,7 +201,7 @@ def test_sign_up_by_keyboard(site: Site, open_context: Any, shots: Shots) -> Non
     assert password.evaluate("(el) => el.validity.tooShort")
     assert signups == ["POST"]
     retype(page, PASSWORD)
-    tab_onto(page, email, backwards=True)
+    tab_to(page, email, backwards=True)
 
     # Fixed: signed in, on the home page.
     retype(page, "new@example.com")
@@ -241,7 +220,7 @@ def test_log_out_and_log_in_by_keyboard(site: Site, open_context: Any, shots: Sh
     page.goto("/")
     expect_home_signed_in(page, tab, "reader@example.com")
 
-    tab_onto(page, page.get_by_role("button", name="Log out", exact=True))
+    tab_to(page, page.get_by_role("button", name="Log out", exact=True))
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/login$"))
     assert signed_in_as(tab) is None
@@ -302,7 +281,7 @@ def test_password_reset_by_keyboard_through_real_email(
     page.goto("/login")
 
     # Log in page → "Forgot your password?" → ask for the link.
-    tab_onto(page, page.get_by_role("link", name="Forgot your password?", exact=True))
+    tab_to(page, page.get_by_role("link", name="Forgot your password?", exact=True))
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/reset-password$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")

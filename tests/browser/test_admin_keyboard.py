@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Shots, Site, Tab
-from tests.browser.test_keyboard import assert_focused, tab_to
+from tests.browser.keys import assert_focused, tab_to
 from tidings.accounts import create_topic
 from tidings.store.models import Source
 

@@ -16,20 +16,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import KEYWORD, PASSWORD, DevTools, Shots, Site, Tab
+from tests.browser.keys import FOCUSED, assert_focused, tab_to
 from tidings.accounts import create_topic
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-FOCUSED = """(selector) => {
-  const el = document.activeElement;
-  return !!el && el !== document.body && el.matches(selector);
-}"""
-DESCRIBE_FOCUS = """() => {
-  const el = document.activeElement;
-  if (!el || el === document.body) return "(nothing)";
-  const text = (el.innerText || el.value || el.getAttribute("aria-label") || "").trim().slice(0, 40);
-  return el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (text ? " " + JSON.stringify(text) : "");
-}"""
 
 # Every visible form control needs a name: a <label> (with text), aria-label, or
 # aria-labelledby naming elements with text; a button may also be named by its own text.
@@ -51,29 +41,6 @@ UNLABELLED_CONTROLS = """() => {
   }
   return {checked, problems};
 }"""
-
-
-def tab_to(page: Page, selector: str, *, backwards: bool = False, limit: int = 80) -> None:
-    """Press Tab (Shift+Tab) until the focused element matches ``selector`` (none if it has
-    the focus already)."""
-    if page.evaluate(FOCUSED, selector):
-        return
-    path = []
-    for _ in range(limit):
-        page.keyboard.press("Shift+Tab" if backwards else "Tab")
-        if page.evaluate(FOCUSED, selector):
-            return
-        path.append(page.evaluate(DESCRIBE_FOCUS))
-    raise AssertionError(
-        f"{selector} never got the focus by {'Shift+' if backwards else ''}Tab on {page.url}; "
-        "focus went: " + " → ".join(path)
-    )
-
-
-def assert_focused(page: Page, selector: str) -> None:
-    assert page.evaluate(FOCUSED, selector), (
-        f"expected {selector} focused, not {page.evaluate(DESCRIBE_FOCUS)}"
-    )
 
 
 def test_log_in_by_keyboard(site: Site, open_context: Any, shots: Shots) -> None:
@@ -264,8 +231,13 @@ def test_every_form_control_of_the_main_pages_has_a_label(
     site.news.publish(f"A {KEYWORD} for sale", f"The {KEYWORD} is on the market.")
     site.check_now()
     for path in (
-        "/", "/alerts", f"/alerts/{alert['id']}", "/topics", "/settings/notifications",
-        "/settings/time", "/inbox",
+        "/",
+        "/alerts",
+        f"/alerts/{alert['id']}",
+        "/topics",
+        "/settings/notifications",
+        "/settings/time",
+        "/inbox",
     ):
         check(page, path)
 

@@ -9,7 +9,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Shots, Site, Tab
-from tests.browser.test_keyboard import tab_to
+from tests.browser.keys import tab_to
 from tests.hookreceiver import running_hook_receiver
 
 

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.browser.conftest import Shots, Site, Tab
-from tests.browser.test_keyboard import tab_to
+from tests.browser.keys import tab_to
 from tidings.store.models import User
 
 
