@@ -414,6 +414,10 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at", "id"),
         Index("ix_deliveries_sent", "sent_at", **_where("sent_at IS NOT NULL")),  # admin stats
+        # A digest's deliveries (the only rows with a ``digest_id``): what ``ON DELETE CASCADE``
+        # of a deleted digest (a deleted reader's) looks up; without it, a scan of every
+        # delivery per digest.  ``notification_id`` and ``channel_id`` are indexed above.
+        Index("ix_deliveries_digest", "digest_id", **_where("digest_id IS NOT NULL")),
     )
 
 
