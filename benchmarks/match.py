@@ -33,6 +33,7 @@ import argparse
 import gc
 import json
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,7 @@ SEED = 20180603
 # Articles the index's token frequencies are learned from (tidings.alerts.store's
 # learn_token_stats reads as many of the latest stored ones when a worker loads its index).
 LEARNED_STATS = 2000
+CHILD_TIMEOUT = 1800  # seconds a child may take over one step before it is taken for stuck
 SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
 
 
@@ -556,11 +558,16 @@ def serve_size(
     index = _reset_counters(index)
     print(json.dumps({"ready": size}), flush=True)
     timings, rounds = Timings(), []
-    for command in sys.stdin:
-        if command.strip() != "round":
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "finish" and rounds:
             break
+        if command != "round":
+            raise SystemExit(f"unexpected command {command!r} after {len(rounds)} rounds")
         rounds.append(timings.round(index, articles))
         print(json.dumps({"round_ms": rounds[-1]}), flush=True)
+    else:
+        raise SystemExit("the benchmark's parent went away")  # no work for nobody
     result: dict[str, Any] = {"alerts": size, **built, **timings.summary(index)}
     result["duplicate_share"] = 1 - len(set(queries)) / len(queries)
     result["round_ms"] = rounds
@@ -629,7 +636,19 @@ def run_sizes(sizes: list[int], args: argparse.Namespace) -> list[dict[str, Any]
     build has the machine to itself), then matching the stream in turns: a round of each count,
     then the next round of each.  Whatever else the machine does meanwhile falls on every count
     alike, instead of on whichever count happened to run then."""
-    children = []
+    children: list[subprocess.Popen[str]] = []
+    try:
+        return _run_children(sizes, args, children)
+    finally:
+        for child in children:  # a failed or interrupted run leaves none behind
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
+def _run_children(
+    sizes: list[int], args: argparse.Namespace, children: list[subprocess.Popen[str]]
+) -> list[dict[str, Any]]:
     for size in sizes:
         command = [
             sys.executable,
@@ -673,8 +692,20 @@ def _ask(child: subprocess.Popen[str], command: str) -> None:
 
 
 def _answer(child: subprocess.Popen[str]) -> dict[str, Any]:
+    """The child's next line: it says one per command (building 1M alerts, or the peer at
+    finish, takes a minute or two; a child silent for ``CHILD_TIMEOUT`` is stuck)."""
     assert child.stdout is not None
-    line = child.stdout.readline()
+
+    def stuck(signum: int, frame: Any) -> None:
+        raise SystemExit(f"a benchmark child said nothing for {CHILD_TIMEOUT} s ({child.args})")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(CHILD_TIMEOUT)
+    try:
+        line = child.stdout.readline()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     if not line:
         raise SystemExit(f"a benchmark child ended early ({child.args}): exit {child.wait()}")
     return cast(dict[str, Any], json.loads(line))
@@ -720,10 +751,12 @@ def main() -> None:
         "--db-url", default=None, help="database for --db-load (default: a SQLite file)"
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.quick:
         args.sizes, args.articles, args.batch, args.sample = "10000,100000", 500, 100, 5000
         args.preview_articles = 10_000
-    if args.one_size:
+    if args.one_size is not None:
         print(
             json.dumps(
                 serve_size(

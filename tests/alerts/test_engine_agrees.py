@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -203,29 +204,79 @@ def test_an_index_loaded_at_once_agrees_with_reference_and_keeps_changing(
     assert len(index) == len(alerts)
 
 
+def test_a_layout_interrupted_keeps_the_rest_noted_and_nested_loads_lay_out_once(monkeypatch):
+    """If making a posting's matches fails (a MemoryError, Ctrl-C), that posting gets none of
+    them and it and the postings after it stay noted: the next match makes them, no alert is
+    lost or doubled.  An inner ``loading()`` leaves the layout to the outermost."""
+    from tidings.alerts import engine
+
+    index = AlertIndex()
+    article = MatchArticle(1, "", "kim trump assad", None, None)
+    real = engine._Posting.lay_out  # noqa: SLF001 - failing inside the layout, on purpose
+    calls = []
+
+    def failing_second(posting):  # type: ignore[no-untyped-def]
+        calls.append(posting)
+        if len(calls) == 2:
+            raise MemoryError
+        return real(posting)
+
+    with index.loading():
+        with index.loading():  # nested: nothing is made when it ends
+            index.add(1, "kim")
+            index.add(2, "kim -north")
+        index.add(3, "trump")
+        index.add(4, "trump -north")
+        assert not index._postings["kim"].matches  # noqa: SLF001
+        monkeypatch.setattr(engine._Posting, "lay_out", failing_second)  # noqa: SLF001
+        index.add(5, "assad")
+        with pytest.raises(MemoryError):
+            index.match(article)
+    monkeypatch.setattr(engine._Posting, "lay_out", real)  # noqa: SLF001
+    assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 4, 5]
+    with index.loading():
+        index.add(6, "trump")
+    assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 4, 5, 6]
+
+
 def test_matches_noted_while_loading_are_made_when_a_match_needs_them():
     """Inside ``loading()``, a match makes what was noted so far, and what is noted after it
-    is made for the next one: more alerts of a query already matched, for an exact case, a
-    pair and quiet conditional cases taken together."""
-    stats = TokenStats({"kim": 0.001, "jong": 0.001, "trump": 0.001})
+    is made for the next one: more alerts of a query already matched, for an exact case under
+    one key, under a pair of keys (`kim officials`: under `kim`, by `officials`) and quiet
+    conditional cases taken together."""
+    stats = TokenStats({"kim": 0.001, "jong": 0.001, "trump": 0.001, "officials": 0.002})
     index = AlertIndex(stats)
     article = MatchArticle(1, "Talks", "Kim Jong-un met officials", None, None)
     with index.loading():
         index.add(1, "kim -trump")
         index.add(2, "kim")
         index.add(3, '"kim jong"')
+        index.add(8, "kim officials")
         assert sorted(index.match(article)) == [
             Match(1, ("kim",)),
             Match(2, ("kim",)),
             Match(3, ("kim jong",)),
+            Match(8, ("kim", "officials")),
         ]
+        assert index._postings["kim"].seconds == {"officials"}  # noqa: SLF001 - a pair anchor
         for alert_id, query in ((4, "kim -trump"), (5, "kim"), (6, '"kim jong"')):
             index.add(alert_id, query)
-        assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 4, 5, 6]
+        index.add(9, "kim officials")
+        assert [alert_id for alert_id, _ in sorted(index.match(article))] == [
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            8,
+            9,
+        ]
         index.add(7, "kim -trump")
-    assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 4, 5, 6, 7]
+    assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     index.remove(4)
-    assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 5, 6, 7]
+    index.remove(8)
+    assert [alert_id for alert_id, _ in sorted(index.match(article))] == [1, 2, 3, 5, 6, 7, 9]
 
 
 @settings(max_examples=300, deadline=None)

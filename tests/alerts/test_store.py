@@ -118,6 +118,8 @@ def test_two_engines_stay_in_sync_through_the_database(db):
     expected = [Match(trump, ("assad", "trump")), Match(singapore, ("singapore",))]
     assert sorted(first.match(ARTICLE)) == sorted(second.match(ARTICLE)) == expected
     assert first.refresh() == 0
+    with pytest.raises(RuntimeError, match="refresh"):
+        first.load()  # again: it would skip the deletions the log holds; refresh() is the way
     fresh = SyncedAlertIndex(db)
     assert fresh.load() == 2
     assert sorted(fresh.match(ARTICLE)) == expected

@@ -175,8 +175,8 @@ class AlertIndex:
         # probe per word.
         self._postings: dict[str, _Posting] = {}
         self._always: dict[_Group, None] = {}
-        # While ``loading()``: the postings whose new matches are only noted so far.
-        self._loading = False
+        # While ``loading()`` (how deep): the postings whose new matches are only noted so far.
+        self._loading = 0
         self._pending: list[_Posting] = []
         self._counters = dict.fromkeys(
             (
@@ -265,28 +265,37 @@ class AlertIndex:
         million alerts.  Made as their alerts come (in id order), a posting's matches are
         scattered over the whole heap, and taking them is a cache miss each; made together,
         once the load is done, they fill a few cache lines in a row.  Inside, a new match is
-        only noted (its alert id and case, against its posting); matching, removing or leaving
-        makes what is noted first."""
-        self._loading = True
+        only noted (its alert id and case, against its posting); a match, ``stats()``, the
+        removal or change of a noted alert, or leaving the outermost block makes what is noted
+        first."""
+        self._loading += 1
         try:
             yield self
         finally:
-            self._loading = False
-            self._lay_out()
+            self._loading -= 1
+            if not self._loading:
+                self._lay_out()
 
     def _lay_out(self) -> None:
-        """Make the matches noted while loading, posting by posting."""
-        pending, self._pending = self._pending, []
+        """Make the matches noted while loading, posting by posting.  A posting's are made
+        all or none: if this is interrupted, what is left stays noted for the next call."""
+        pending = self._pending
         # The notes are let go only at the end: memory freed on the way would be reused by
         # the next matches, scattered again.
-        noted = [posting.lay_out() for posting in pending]
-        for posting in pending:
-            for checks in (posting.checks, *(posting.inner or {}).values()):
-                if checks is not None:
-                    for conds in (checks.conds, checks.loud):
-                        if conds is not None:
-                            conds.all = None
-        noted.clear()
+        noted = []
+        done = 0
+        try:
+            for posting in pending:
+                noted.append(posting.lay_out())
+                done += 1
+                for checks in (posting.checks, *(posting.inner or {}).values()):
+                    if checks is not None:
+                        for conds in (checks.conds, checks.loud):
+                            if conds is not None:
+                                conds.all = None
+        finally:
+            del pending[:done]
+            noted.clear()
 
     def __len__(self) -> int:
         return len(self._alerts)
@@ -657,26 +666,35 @@ class _Posting:
 
     def lay_out(self) -> list[Any]:
         """Make the matches noted, side by side, and add them to the others; return the
-        notes."""
-        noted, self.pending = self.pending or [], None
+        notes.  They are all made before any is added: a failure adds none."""
+        noted = self.pending or []
         make = tuple.__new__
         alone: list[Match] = []
         by_second: dict[str, list[Match]] = {}
+        # A conditional case's go to its list, in two lists (a pair each would be a small
+        # object made between the matches, and put them apart).
+        cases: list[list[Match]] = []
+        conditional: list[Match] = []
         entries = iter(noted)
         for alert_id, case in zip(entries, entries, strict=True):
             match = make(Match, (alert_id, case.terms))
-            if case.matches is not None:  # a conditional case's
-                case.matches.append(match)
+            if case.matches is not None:
+                cases.append(case.matches)
+                conditional.append(match)
             elif len(case.anchor) > 1:
                 by_second.setdefault(case.anchor[1], []).append(match)
             else:
                 alone.append(match)
-        if alone:
-            self.matches += tuple(alone)
-        if by_second:
-            pairs = cast(dict[str, tuple[Match, ...]], self.pairs)
-            for second, matches in by_second.items():
-                pairs[second] = pairs.get(second, ()) + tuple(matches)
+        pairs = cast(dict[str, tuple[Match, ...]], self.pairs)
+        joined = {second: pairs.get(second, ()) + tuple(made) for second, made in by_second.items()}
+        together = self.matches + tuple(alone)
+        # Nothing above changed the index; below, nothing can fail but for want of memory.
+        self.matches = together
+        if joined:
+            pairs.update(joined)
+        for matches, match in zip(cases, conditional, strict=True):
+            matches.append(match)
+        self.pending = None
         return noted
 
     def take_match(self, rest: tuple[str, ...], match: Match) -> None:

@@ -155,21 +155,27 @@ class SyncedAlertIndex:
 
     def load(self) -> int:
         """Index every alert in the database; return how many.  The cursor is read first, so a
-        change made while loading is applied (again, harmlessly) by the next ``refresh()``."""
+        change made while loading is applied (again, harmlessly) by the next ``refresh()``.
+        Once only: on an index already loaded the cursor would skip the deletions in between
+        (``refresh()`` is what keeps it current)."""
+        if self.cursor or len(self.index):
+            raise RuntimeError("this alert index is loaded already: refresh() it instead")
         # Loading makes millions of small objects that all live as long as the process; the
         # collector would walk the growing heap again and again (a third of the load time), so
         # it waits, and then they are frozen: a full collection in the middle of matching would
         # otherwise walk them too (pauses of half a second).
         gc.disable()
         try:
-            with self.db.sessions() as session:
-                self.cursor = session.scalar(select(func.max(AlertChange.seq))) or 0
+            # Each posting's matches are made side by side once the rows are read (and the
+            # read transaction is over).
+            with self.index.loading(), self.db.sessions() as session:
+                cursor = session.scalar(select(func.max(AlertChange.seq))) or 0
                 rows = session.execute(
                     select(Alert.id, Alert.query).execution_options(yield_per=self.batch)
                 )
-                with self.index.loading():  # each posting's matches side by side
-                    for alert_id, query in rows:
-                        self._apply(alert_id, query)
+                for alert_id, query in rows:
+                    self._apply(alert_id, query)
+            self.cursor = cursor  # only once it is all there
         finally:
             gc.enable()
         gc.freeze()

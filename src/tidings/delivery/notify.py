@@ -649,8 +649,9 @@ class Notifier:
 
     def _ready(self) -> SyncedAlertIndex:
         if self._index is None:
-            self._index = SyncedAlertIndex(reading_database(self.db))
-            self._index.load()
+            index = SyncedAlertIndex(reading_database(self.db))
+            index.load()
+            self._index = index  # only once loaded: a failed load is tried again next time
         return self._index
 
 
