@@ -45,12 +45,11 @@ from typing import Any, cast
 import psutil
 import tantivy
 
-from tidings.alerts.analysis import analyze
-from tidings.alerts.engine import AlertIndex, field_tokens
-from tidings.alerts.hugepages import use_huge_pages
+from tidings.alerts.engine import AlertIndex
 from tidings.alerts.model import MatchArticle, url_host_path
 from tidings.alerts.query import And, Lang, Node, Not, Or, Phrase, Site, Term, parse
 from tidings.alerts.stats import _COMMON_ENGLISH, TokenStats
+from tidings.alerts.store import article_tokens, loading_for_life
 
 SEED = 20180603
 # Articles the index's token frequencies are learned from (tidings.alerts.store's
@@ -240,15 +239,10 @@ def build_index(
     build cost."""
     before = rss()
     start = time.process_time()
-    gc.disable()  # as SyncedAlertIndex.load() does: no collections while the index grows,
     index = AlertIndex(stats)
-    with index.loading():  # as load() does: each posting's matches side by side in memory
+    with loading_for_life(index, huge_pages=huge_pages):  # as SyncedAlertIndex.load()
         for alert_id, query in enumerate(queries, start=1):
             index.add(alert_id, query)
-    gc.enable()
-    gc.freeze()  # then long-lived alerts out of the collector's way
-    if huge_pages:
-        use_huge_pages()  # as load() does too
     build = time.process_time() - start
     memory = rss() - before
     return index, {
@@ -551,7 +545,7 @@ def serve_size(
     stats = None
     if learned:  # as SyncedAlertIndex learns them from the latest stored articles
         seen = (make_article(world, rng, -n) for n in range(1, learned + 1))
-        stats = TokenStats.learn(map(_article_tokens, seen))
+        stats = TokenStats.learn(article_tokens(a.title, a.text, a.url, a.language) for a in seen)
     index, built = build_index(queries, huge_pages, stats)
     for article in articles[:20]:  # warm up
         index.match(article)
@@ -577,11 +571,6 @@ def serve_size(
     result.update(run_peer(queries, articles[:batch], sample))
     result["speedup"] = result["articles_per_s"] / result["peer_articles_per_s"]
     return result
-
-
-def _article_tokens(article: MatchArticle) -> list[str]:
-    host, _ = url_host_path(article.url)
-    return analyze(article.title) + analyze(article.text) + field_tokens(host, article.language)
 
 
 def report(results: list[dict[str, float]]) -> None:

@@ -175,7 +175,8 @@ class AlertIndex:
         # probe per word.
         self._postings: dict[str, _Posting] = {}
         self._always: dict[_Group, None] = {}
-        # While ``loading()`` (how deep): the postings whose new matches are only noted so far.
+        # The postings whose new matches are only noted so far: until ``add`` ends, or while
+        # ``loading()`` (how deep), until the load is done.
         self._loading = 0
         self._pending: list[_Posting] = []
         self._counters = dict.fromkeys(
@@ -211,20 +212,14 @@ class AlertIndex:
             terms = group.terms
             group.members.append(alert_id if terms is None else make(Match, (alert_id, terms)))
             return
-        for case in group.cases:
-            if self._loading:  # noted, made with the posting's others when the load is done
-                posting = self._posting(case.anchor[0])
-                if posting.pending is None:
-                    posting.pending = []
-                    self._pending.append(posting)
-                posting.note_match(alert_id, case)
-                continue
-            match = make(Match, (alert_id, case.terms))
-            if case.matches is None:
-                self._posting(case.anchor[0]).take_match(case.anchor[1:], match)
-            else:
-                case.matches.append(match)
-                self._conds_of(case).all = None
+        for case in group.cases:  # noted under the anchor, and made below or by the load
+            posting = self._posting(case.anchor[0])
+            if posting.pending is None:
+                posting.pending = []
+                self._pending.append(posting)
+            posting.note_match(alert_id, case)
+        if not self._loading:
+            self._lay_out()
 
     def remove(self, alert_id: int) -> bool:
         """Forget ``alert_id``; False if it was not indexed."""
@@ -288,11 +283,6 @@ class AlertIndex:
             for posting in pending:
                 noted.append(posting.lay_out())
                 done += 1
-                for checks in (posting.checks, *(posting.inner or {}).values()):
-                    if checks is not None:
-                        for conds in (checks.conds, checks.loud):
-                            if conds is not None:
-                                conds.all = None
         finally:
             del pending[:done]
             noted.clear()
@@ -694,20 +684,12 @@ class _Posting:
             pairs.update(joined)
         for matches, match in zip(cases, conditional, strict=True):
             matches.append(match)
+        if cases:  # the quiet cases' matches gathered together are out of date
+            for checks in (self.checks, *(self.inner or {}).values()):
+                if checks is not None and checks.conds is not None:
+                    checks.conds.all = None
         self.pending = None
         return noted
-
-    def take_match(self, rest: tuple[str, ...], match: Match) -> None:
-        """Add ``match`` under this key alone (``rest`` empty) or with a second key."""
-        if not rest:
-            self.matches += (match,)
-            return
-        (second,) = rest
-        if not self.pairs:
-            self.pairs = {}
-        pairs = cast(dict[str, tuple[Match, ...]], self.pairs)
-        pairs[second] = pairs.get(second, ()) + (match,)
-        self._add_second(second)
 
     def drop_match(self, rest: tuple[str, ...], alert_id: int) -> None:
         """Remove the match of ``alert_id`` under this key alone (``rest`` empty) or with a

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import func, select, text
@@ -160,29 +161,16 @@ class SyncedAlertIndex:
         (``refresh()`` is what keeps it current)."""
         if self.cursor or len(self.index):
             raise RuntimeError("this alert index is loaded already: refresh() it instead")
-        # Loading makes millions of small objects that all live as long as the process; the
-        # collector would walk the growing heap again and again (a third of the load time), so
-        # it waits, and then they are frozen: a full collection in the middle of matching would
-        # otherwise walk them too (pauses of half a second).
-        gc.disable()
-        try:
-            # Each posting's matches are made side by side once the rows are read (and the
-            # read transaction is over).
-            with self.index.loading(), self.db.sessions() as session:
-                cursor = session.scalar(select(func.max(AlertChange.seq))) or 0
-                rows = session.execute(
-                    select(Alert.id, Alert.query).execution_options(yield_per=self.batch)
-                )
-                for alert_id, query in rows:
-                    self._apply(alert_id, query)
-            self.cursor = cursor  # only once it is all there
-        finally:
-            gc.enable()
-        gc.freeze()
-        # The index is most of the heap, and matching reaches objects all over it: with huge
-        # pages each of those reaches costs a cache miss without a TLB miss too (at a million
-        # alerts ~20% of the time per article on a virtual machine).
-        use_huge_pages()
+        # Each posting's matches are made side by side once the rows are read (and the read
+        # transaction is over).
+        with loading_for_life(self.index), self.db.sessions() as session:
+            cursor = session.scalar(select(func.max(AlertChange.seq))) or 0
+            rows = session.execute(
+                select(Alert.id, Alert.query).execution_options(yield_per=self.batch)
+            )
+            for alert_id, query in rows:
+                self._apply(alert_id, query)
+        self.cursor = cursor  # only once it is all there
         return len(self.index)
 
     def refresh(self) -> int:
@@ -217,6 +205,27 @@ class SyncedAlertIndex:
             log.warning("alert query rejected", extra={"alert_id": alert_id, "error": str(error)})
 
 
+@contextmanager
+def loading_for_life(index: AlertIndex, *, huge_pages: bool = True) -> Iterator[AlertIndex]:
+    """``index.loading()`` for an index that lives as long as the process (a worker's).
+
+    Loading makes millions of small objects; the collector would walk the growing heap again
+    and again (a third of the load time), so it waits, and then they are frozen: a full
+    collection in the middle of matching would otherwise walk them too (pauses of half a
+    second).  The index is then most of the heap, and matching reaches objects all over it:
+    with huge pages (``huge_pages``) each of those reaches costs a cache miss without a TLB
+    miss too (at a million alerts ~20% of the time per article on a virtual machine)."""
+    gc.disable()
+    try:
+        with index.loading():
+            yield index
+    finally:
+        gc.enable()
+    gc.freeze()
+    if huge_pages:
+        use_huge_pages()
+
+
 def learn_token_stats(db: Database, *, articles: int = 2000) -> TokenStats:
     """Token frequencies from the most recent stored articles (the prior if there are few)."""
     with db.sessions() as session:
@@ -225,9 +234,11 @@ def learn_token_stats(db: Database, *, articles: int = 2000) -> TokenStats:
             .order_by(Article.fetched_at.desc())
             .limit(articles)
         ).all()
-    return TokenStats.learn(_article_tokens(*row) for row in rows)
+    return TokenStats.learn(article_tokens(*row) for row in rows)
 
 
-def _article_tokens(title: str, body: str, url: str | None, language: str | None) -> list[str]:
+def article_tokens(title: str, body: str, url: str | None, language: str | None) -> list[str]:
+    """The tokens of a stored article that its frequencies are learned from: its title's and
+    text's words, and its site's and language's pseudo-tokens."""
     host, _ = url_host_path(url)
     return analyze(title) + analyze(body) + field_tokens(host, language)

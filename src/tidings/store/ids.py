@@ -28,10 +28,10 @@ def in_ids(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[b
 def ids_parameter(dialect: str, key: str | None, ids: Iterable[int] | None = None) -> Any:
     """The one parameter holding the ids (``None``: bound at execution, as ``ids_value``
     gives them)."""
+    value = None if ids is None else ids_value(dialect, ids)
     if dialect == "postgresql":
-        values = None if ids is None else list(ids)
-        return bindparam(key, values, type_=postgresql.ARRAY(BigInteger))
-    return bindparam(key, None if ids is None else ids_value(dialect, ids))
+        return bindparam(key, value, type_=postgresql.ARRAY(BigInteger))
+    return bindparam(key, value)
 
 
 def ids_value(dialect: str, ids: Iterable[int]) -> Any:
