@@ -263,6 +263,12 @@ class Tab:
     def new_page(self) -> Page:
         return self.context.new_page()
 
+    def open(self, path: str) -> Page:
+        """A new page of this context on ``path``."""
+        page = self.context.new_page()
+        page.goto(path)
+        return page
+
     def sign_in(self, email: str) -> None:
         """Log in through the API (``POST /api/v1/auth/login``): the session cookie lands in
         this context's cookie jar, as after the login form."""
@@ -297,7 +303,10 @@ def open_context(browser: Browser, site: Site) -> Iterator[Callable[..., Tab]]:
         )
         context.set_default_timeout(TIMEOUT_MS)
         tab = Tab(context, site.origin)
-        context.on("weberror", lambda error: tab.errors.append(f"{error.page and error.page.url}: {error.error}"))
+        context.on(
+            "weberror",
+            lambda error: tab.errors.append(f"{error.page and error.page.url}: {error.error}"),
+        )
         if with_push:
             tab.subscription = site.push_subscription()
             config = dict(tab.subscription.to_json(), applicationServerKey=site.vapid_public_key)

@@ -216,8 +216,7 @@ def test_log_out_and_log_in_by_keyboard(site: Site, open_context: Any, shots: Sh
     site.add_reader("reader@example.com")
     tab: Tab = open_context()
     tab.sign_in("reader@example.com")
-    page = tab.new_page()
-    page.goto("/")
+    page = tab.open("/")
     expect_home_signed_in(page, tab, "reader@example.com")
 
     tab_to(page, page.get_by_role("button", name="Log out", exact=True))
@@ -277,8 +276,7 @@ def test_password_reset_by_keyboard_through_real_email(
     elsewhere.sign_in(address)
     assert signed_in_as(elsewhere) == address
     tab: Tab = open_context()
-    page = tab.new_page()
-    page.goto("/login")
+    page = tab.open("/login")
 
     # Log in page → "Forgot your password?" → ask for the link.
     tab_to(page, page.get_by_role("link", name="Forgot your password?", exact=True))

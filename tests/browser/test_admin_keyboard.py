@@ -23,8 +23,7 @@ def test_admin_manages_by_keyboard(site: Site, open_context: Any, shots: Shots) 
         topic = create_topic(session, "coast", "The Coast", "coast").id
     admin: Tab = open_context()
     admin.sign_in("admin@example.com")
-    page = admin.new_page()
-    page.goto("/admin")
+    page = admin.open("/admin")
     row = f"tr[data-id='{site.source_id}']"
     # pause by keyboard
     tab_to(page, f"{row} button.pause")

@@ -216,7 +216,9 @@ def test_a_reader_signs_up_allows_push_and_follows_an_alert_to_the_article(
         },
     )
     assert (shown["title"], shown["body"], shown["tag"]) == (
-        payload["title"], payload["body"], notification_id,
+        payload["title"],
+        payload["body"],
+        notification_id,
     )
     assert shown["body"] and shown["icon"]
     assert shown["data"]["url"].endswith(f"/notifications/{notification_id}/open")
@@ -225,8 +227,7 @@ def test_a_reader_signs_up_allows_push_and_follows_an_alert_to_the_article(
     clicked = service_worker(tab).evaluate(CLICK_NOTIFICATION, notification_id)
     assert clicked["opened"] == [f"{site.origin}/notifications/{notification_id}/open"]
     assert clicked["closed"], "the clicked notification is still shown"
-    reader_tab = tab.new_page()
-    reader_tab.goto(clicked["opened"][0])
+    reader_tab = tab.open(clicked["opened"][0])
     expect(reader_tab).to_have_url(site.news.url(article))
     expect(reader_tab.locator("h1")).to_have_text(article.title)
     shots.take(reader_tab, "article-opened")
@@ -308,8 +309,7 @@ def test_headless_chromium_has_no_push_service_which_is_why_the_tests_stand_in_f
     subscribe at all; when it can, this fails: use its real subscriptions instead."""
     tab: Tab = open_context()  # no stand-in
     tab.context.grant_permissions(["notifications"], origin=site.origin)
-    page = tab.new_page()
-    page.goto("/login")
+    page = tab.open("/login")
     answer = page.evaluate(
         """async (key) => {
           const registration = await navigator.serviceWorker.register("/sw.js", {scope: "/"});

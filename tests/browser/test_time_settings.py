@@ -22,8 +22,7 @@ def time_settings_in(open_context: Any, zone: str) -> tuple[Tab, Page]:
     """The reader's time settings page in a browser whose own time zone is ``zone``."""
     tab: Tab = open_context(timezone_id=zone)
     tab.sign_in("tokyo@example.com")
-    page = tab.new_page()
-    page.goto("/settings/time")
+    page = tab.open("/settings/time")
     return tab, page
 
 
