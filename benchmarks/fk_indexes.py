@@ -153,10 +153,15 @@ def seed(db: Database, readers: int, others: int, digests: int) -> int:
 
 def analyze(db: Database) -> None:
     if db.dialect == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM ANALYZE"))
+        vacuum(db, "VACUUM ANALYZE")
     else:
         db.refresh_statistics()
+
+
+def vacuum(db: Database, command: str) -> None:
+    """PostgreSQL: run ``command``, a VACUUM (which no transaction may hold)."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(command))
 
 
 def set_index(db: Database, present: bool) -> None:
@@ -212,8 +217,7 @@ def time_insert(db: Database, digest_ids: list[int]) -> float:
         deleted = session.execute(text("DELETE FROM deliveries WHERE key LIKE 'd%'"))
         assert deleted.rowcount == len(digest_ids), deleted.rowcount  # type: ignore[attr-defined]
     if db.dialect == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM deliveries"))
+        vacuum(db, "VACUUM deliveries")
     return elapsed
 
 
