@@ -25,9 +25,7 @@ def test_upgrade_is_idempotent(db: Database) -> None:
 def test_migrations_build_the_schema_the_models_describe(db: Database) -> None:
     """No drift: what the migrations made is what ``tidings.store.models`` declares (tables,
     columns, indexes — partial ones included), on each database."""
-    with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
-        assert compare_metadata(context, Base.metadata) == []
+    assert drift(db) == []
 
 
 def digest_indexes(db: Database) -> dict[str | None, list[str | None]]:
@@ -41,6 +39,7 @@ def digest_indexes(db: Database) -> dict[str | None, list[str | None]]:
 
 
 def drift(db: Database) -> list[Any]:
+    """How the database's schema differs from the models' (``compare_metadata``)."""
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         return compare_metadata(context, Base.metadata)
