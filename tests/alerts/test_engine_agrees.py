@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -155,14 +156,25 @@ def test_engine_agrees_with_reference_through_adds_and_removes(
     index = AlertIndex(token_stats, always_threshold=threshold)
     alerts: dict[int, str] = {}
     for op, alert_id, which in ops:
-        if op == "add":
-            alerts[alert_id] = format_query(pool[which])
-            index.add(alert_id, alerts[alert_id])
-        else:
-            assert index.remove(alert_id) == (alerts.pop(alert_id, None) is not None)
-        for article in arts:
-            assert sorted(index.match(article)) == expected(alerts, article)
+        apply(index, alerts, pool, op, alert_id, which)
+        agrees(index, alerts, arts)
     assert len(index) == len(alerts)
+
+
+def apply(
+    index: AlertIndex, alerts: dict[int, str], pool: list[Node], op: str, alert_id: int, which: Any
+) -> None:
+    """One operation of ``operations`` on the index and on ``alerts``, the reference's view."""
+    if op == "add":
+        alerts[alert_id] = format_query(pool[which])
+        index.add(alert_id, alerts[alert_id])
+    else:
+        assert index.remove(alert_id) == (alerts.pop(alert_id, None) is not None)
+
+
+def agrees(index: AlertIndex, alerts: dict[int, str], articles: list[MatchArticle]) -> None:
+    for article in articles:
+        assert sorted(index.match(article)) == expected(alerts, article)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -181,26 +193,15 @@ def test_an_index_loaded_at_once_agrees_with_reference_and_keeps_changing(
     it ends, or when a match or a removal of a noted alert needs them first."""
     index = AlertIndex(token_stats, always_threshold=threshold)
     alerts: dict[int, str] = {}
-
-    def apply(op: str, alert_id: int, which: int | None) -> None:
-        if op == "add":
-            alerts[alert_id] = format_query(pool[which])
-            index.add(alert_id, alerts[alert_id])
-        else:
-            assert index.remove(alert_id) == (alerts.pop(alert_id, None) is not None)
-
     with index.loading():
         for step, (op, alert_id, which) in enumerate(loaded):
-            apply(op, alert_id, which)
+            apply(index, alerts, pool, op, alert_id, which)
             if step % 7 == 6:  # now and then a match in the middle of the load
-                for article in arts:
-                    assert sorted(index.match(article)) == expected(alerts, article)
-    for article in arts:
-        assert sorted(index.match(article)) == expected(alerts, article)
+                agrees(index, alerts, arts)
+    agrees(index, alerts, arts)
     for op, alert_id, which in later:
-        apply(op, alert_id, which)
-        for article in arts:
-            assert sorted(index.match(article)) == expected(alerts, article)
+        apply(index, alerts, pool, op, alert_id, which)
+        agrees(index, alerts, arts)
     assert len(index) == len(alerts)
 
 
