@@ -278,13 +278,11 @@ class AlertIndex:
         # The notes are let go only at the end: memory freed on the way would be reused by
         # the next matches, scattered again.
         noted = []
-        done = 0
         try:
             for posting in pending:
                 noted.append(posting.lay_out())
-                done += 1
         finally:
-            del pending[:done]
+            del pending[: len(noted)]  # those laid out
             noted.clear()
 
     def __len__(self) -> int:
