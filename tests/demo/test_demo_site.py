@@ -233,11 +233,13 @@ def test_extracted_articles_hold_no_other_story_headline(
         for entry in feed_entries(http, url):
             page = http.get(entry.link)
             html = page.text
-            shown = re.search(r'<aside class="also-read"><strong>[^<]+</strong> <a[^>]*>([^<]+)</a>',
-                              html)
+            shown = re.search(
+                r'<aside class="also-read"><strong>[^<]+</strong> <a[^>]*>([^<]+)</a>', html
+            )
             assert shown is not None, entry.link  # the page does link another headline
-            result = trafilatura.bare_extraction(html, url=str(page.url), with_metadata=True,
-                                                 favor_precision=True)
+            result = trafilatura.bare_extraction(
+                html, url=str(page.url), with_metadata=True, favor_precision=True
+            )
             assert result.title in titles
             assert unescape(shown.group(1)) not in result.text
             assert [t for t in titles if t != result.title and t in result.text] == []
@@ -339,7 +341,11 @@ def test_gzip_is_served_when_asked(site: DemoSite, http: httpx.Client) -> None:
 
 def test_module_entry_point_serves_until_interrupted(http: httpx.Client) -> None:
     command = [sys.executable, "-m", "tidings.demo.site", "--port", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal gives it: a suite started in the background (a non-interactive
+    # shell's `&`) hands its children SIGINT ignored, and Python then leaves it ignored.
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, preexec_fn=_interruptible
+    )
     try:
         banner = "".join(
             itertools.takewhile(lambda line: "Ctrl-C" not in line, process.stdout or ())
@@ -350,6 +356,10 @@ def test_module_entry_point_serves_until_interrupted(http: httpx.Client) -> None
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _outlet_name(key: str) -> str:

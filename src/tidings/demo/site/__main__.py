@@ -7,8 +7,6 @@ import threading
 
 from tidings.demo.site.server import DemoSite
 
-WAKE_SECONDS = 0.2  # how soon a Ctrl-C taken by another thread is acted on
-
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -38,12 +36,8 @@ def main() -> None:
     site = DemoSite(publish_every=arguments.publish_every, initial=arguments.initial)
     site.start(port=arguments.port)
     print(_describe(site), flush=True)
-    never = threading.Event()
     try:
-        # With a timeout, not without: Ctrl-C may be taken by a serving thread, and Python runs
-        # its handler (KeyboardInterrupt here) only when this thread next wakes.
-        while not never.wait(WAKE_SECONDS):
-            pass
+        threading.Event().wait()
     except KeyboardInterrupt:
         print("\nStopping the demo news site.")
     finally:
