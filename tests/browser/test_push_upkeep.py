@@ -57,6 +57,9 @@ def test_pages_keep_the_subscription_registered_and_its_on_off_as_the_reader_lef
     tab.context.grant_permissions(["notifications"], origin=site.origin)
     page.locator("#push-allow").click()
     wait_until(lambda: _devices(site), "the subscription stored")
+    # and the page's record of it, written once the server's answer is in: a page opened
+    # before that registers it again.
+    page.wait_for_function("() => localStorage.getItem('tidings.push.registered') !== null")
     first = device(site)
     assert (first.user_id, first.enabled) == (ann, True)
 
